@@ -1,0 +1,183 @@
+"""Token embedding plus position embedding, with an optional tied output."""
+
+import math
+
+import keras
+from keras import ops
+
+from keras_transformer.layers._utils import check_positive_int, check_rate
+from keras_transformer.layers.position_embedding import PositionEmbedding
+from keras_transformer.layers.sinusoidal_position_encoding import (
+    SinusoidalPositionEncoding,
+)
+
+_POSITION_KINDS = ("learned", "sinusoidal")
+
+
+@keras.saving.register_keras_serializable(package="keras_transformer")
+class TokenAndPositionEmbedding(keras.layers.Layer):
+    """Sums a token embedding and a (learned or sinusoidal) position signal.
+
+    Token id 0 is padding: with `mask_zero=True` the layer attaches the Keras
+    mask `token_ids != 0` to its output, so the blocks that follow ignore
+    padded positions without being passed a mask. The token embedding matrix
+    is exposed as `token_embeddings` [V, D]; calling the layer with
+    `reverse=True` on hidden states projects them onto the vocabulary with
+    that same matrix (tied input/output embeddings).
+
+    Args:
+        vocabulary_size: number of token ids V.
+        sequence_length: the longest sequence (positions) supported.
+        embedding_dim: model size D.
+        position: `"learned"` (a trainable table) or `"sinusoidal"` (fixed
+            sin/cos encoding of the paper).
+        mask_zero: whether id 0 is padding and produces a mask.
+        scale_embeddings: multiply token embeddings by `sqrt(D)` before adding
+            positions, as in the paper.
+        dropout: dropout rate applied to the sum.
+        embeddings_initializer: initializer of the token embedding table.
+        max_wavelength: for `position="sinusoidal"`, the longest wavelength.
+        **kwargs: standard `keras.layers.Layer` arguments.
+
+    Call arguments:
+        inputs: int token ids [B, T], or hidden states [B, T, D] when
+            `reverse=True`.
+        start_index: position of the first token (for cached decoding).
+        reverse: if True, return logits `inputs @ token_embeddings^T`.
+        training: whether dropout is active.
+
+    Returns:
+        Embeddings [B, T, D] (with a Keras mask when `mask_zero`), or logits
+        [B, T, V] when `reverse=True`.
+
+    Example:
+    >>> import numpy as np
+    >>> import keras_transformer
+    >>> embed = keras_transformer.layers.TokenAndPositionEmbedding(
+    ...     vocabulary_size=50, sequence_length=16, embedding_dim=8)
+    >>> hidden = embed(np.array([[5, 6, 0]]))
+    >>> hidden.shape, embed(hidden, reverse=True).shape
+    ((1, 3, 8), (1, 3, 50))
+    """
+
+    def __init__(
+        self,
+        vocabulary_size,
+        sequence_length,
+        embedding_dim,
+        position="learned",
+        mask_zero=True,
+        scale_embeddings=False,
+        dropout=0.0,
+        embeddings_initializer="uniform",
+        max_wavelength=10000,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        check_positive_int("vocabulary_size", vocabulary_size)
+        check_positive_int("sequence_length", sequence_length)
+        check_positive_int("embedding_dim", embedding_dim)
+        check_rate("dropout", dropout)
+        if position not in _POSITION_KINDS:
+            raise ValueError(
+                f"`position` must be one of {_POSITION_KINDS}. "
+                f"Received: position={position!r}"
+            )
+        self.vocabulary_size = vocabulary_size
+        self.sequence_length = sequence_length
+        self.embedding_dim = embedding_dim
+        self.position = position
+        self.mask_zero = mask_zero
+        self.scale_embeddings = scale_embeddings
+        self.dropout = dropout
+        self.embeddings_initializer = keras.initializers.get(
+            embeddings_initializer
+        )
+        self.max_wavelength = max_wavelength
+        self.supports_masking = mask_zero
+
+        self.token_embedding = keras.layers.Embedding(
+            vocabulary_size,
+            embedding_dim,
+            embeddings_initializer=self.embeddings_initializer,
+            dtype=self.dtype_policy,
+            name="token_embedding",
+        )
+        if position == "learned":
+            self.position_embedding = PositionEmbedding(
+                sequence_length, dtype=self.dtype_policy, name="position"
+            )
+        else:
+            self.position_embedding = SinusoidalPositionEncoding(
+                max_wavelength, dtype=self.dtype_policy, name="position"
+            )
+        self.dropout_layer = keras.layers.Dropout(
+            dropout, dtype=self.dtype_policy, name="dropout"
+        )
+
+    def build(self, inputs_shape):
+        self.token_embedding.build(inputs_shape)
+        self.position_embedding.build(
+            tuple(inputs_shape) + (self.embedding_dim,)
+        )
+        self.built = True
+
+    @property
+    def token_embeddings(self):
+        """The token embedding matrix [V, D] (a `keras.Variable`)."""
+        return self.token_embedding.embeddings
+
+    def call(self, inputs, start_index=0, reverse=False, training=None):
+        if reverse:
+            table = ops.cast(self.token_embeddings, self.compute_dtype)
+            # [B, T, D] x [V, D] -> [B, T, V]
+            return ops.einsum("btd,vd->btv", inputs, table)
+        if isinstance(inputs, dict):
+            raise ValueError(
+                "`TokenAndPositionEmbedding` expects a tensor of token ids. "
+                f"Received: inputs={type(inputs).__name__}"
+            )
+        tokens = self.token_embedding(inputs)
+        if self.scale_embeddings:
+            tokens = tokens * ops.cast(
+                math.sqrt(self.embedding_dim), self.compute_dtype
+            )
+        positions = self.position_embedding(tokens, start_index=start_index)
+        return self.dropout_layer(tokens + positions, training=training)
+
+    def compute_mask(self, inputs, mask=None):
+        if not self.mask_zero:
+            return None
+        if "int" not in keras.backend.standardize_dtype(inputs.dtype):
+            # Reverse (output projection) mode: logits carry no mask.
+            return None
+        return ops.not_equal(inputs, 0)
+
+    def compute_output_shape(self, inputs_shape):
+        return tuple(inputs_shape) + (self.embedding_dim,)
+
+    def compute_output_spec(self, inputs, reverse=False, **kwargs):
+        if reverse:
+            shape = tuple(inputs.shape[:-1]) + (self.vocabulary_size,)
+        else:
+            shape = self.compute_output_shape(inputs.shape)
+        return keras.KerasTensor(shape, dtype=self.compute_dtype)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "vocabulary_size": self.vocabulary_size,
+                "sequence_length": self.sequence_length,
+                "embedding_dim": self.embedding_dim,
+                "position": self.position,
+                "mask_zero": self.mask_zero,
+                "scale_embeddings": self.scale_embeddings,
+                "dropout": self.dropout,
+                "embeddings_initializer": keras.initializers.serialize(
+                    self.embeddings_initializer
+                ),
+                "max_wavelength": self.max_wavelength,
+            }
+        )
+        return config

@@ -1,0 +1,317 @@
+"""Transformer decoder block (GPT-style or with cross-attention)."""
+
+import keras
+from keras import ops
+
+from keras_transformer.layers import masks
+from keras_transformer.layers._block import (
+    FeedForward,
+    layer_norm,
+    validate_block_args,
+)
+from keras_transformer.layers.multi_head_attention import MultiHeadAttention
+
+
+@keras.saving.register_keras_serializable(package="keras_transformer")
+class TransformerDecoder(keras.layers.Layer):
+    """One Transformer decoder block.
+
+    Causal self-attention, then (only when the block is built with an
+    encoder sequence) cross-attention over the encoder output, then a
+    feed-forward network; each with a residual connection and post-LN or
+    pre-LN layer normalization. Called without `encoder_sequence` the block
+    is a decoder-only (GPT-style) block. Cross-attention is masked with the
+    ENCODER padding mask.
+
+    For incremental decoding pass a self-attention cache [B, 2, S, N, H]
+    with `self_attention_cache_update_index` (the block then returns the
+    updated cache), and a cross-attention cache from
+    `compute_cross_attention_cache(encoder_sequence)` instead of recomputing
+    the encoder keys and values every step.
+
+    Args:
+        intermediate_dim: hidden size of the feed-forward network.
+        num_heads: number of attention heads; must divide D.
+        dropout: dropout rate.
+        activation: activation of the feed-forward network.
+        layer_norm_epsilon: epsilon of the layer normalizations.
+        normalize_first: pre-LN if True, post-LN if False.
+        kernel_initializer: initializer of the dense kernels.
+        bias_initializer: initializer of the dense biases.
+        **kwargs: standard `keras.layers.Layer` arguments.
+
+    Call arguments:
+        decoder_sequence: [B, T, D].
+        encoder_sequence: optional [B, S, D_enc].
+        decoder_padding_mask: optional boolean [B, T]; defaults to the Keras
+            mask of `decoder_sequence`.
+        encoder_padding_mask: optional boolean [B, S]; defaults to the Keras
+            mask of `encoder_sequence`.
+        use_causal_mask: whether self-attention is causal (default True).
+        self_attention_cache: optional [B, 2, S_max, N, H].
+        self_attention_cache_update_index: where the T new positions go.
+        cross_attention_cache: optional [B, 2, S, N, H].
+        training: whether dropout is active.
+
+    Returns:
+        The decoded sequence [B, T, D], or `(sequence, self_attention_cache)`
+        when a self-attention cache is given.
+
+    Example:
+    >>> import numpy as np
+    >>> import keras_transformer
+    >>> block = keras_transformer.layers.TransformerDecoder(
+    ...     intermediate_dim=32, num_heads=2)
+    >>> x = np.random.rand(2, 5, 16).astype("float32")
+    >>> memory = np.random.rand(2, 7, 16).astype("float32")
+    >>> block(x, memory).shape
+    (2, 5, 16)
+
+    References:
+        Vaswani et al., "Attention Is All You Need", 2017.
+    """
+
+    def __init__(
+        self,
+        intermediate_dim,
+        num_heads,
+        dropout=0.0,
+        activation="relu",
+        layer_norm_epsilon=1e-5,
+        normalize_first=False,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        validate_block_args(
+            intermediate_dim, num_heads, dropout, activation, layer_norm_epsilon
+        )
+        self.intermediate_dim = intermediate_dim
+        self.num_heads = num_heads
+        self.dropout = dropout
+        self.activation = keras.activations.get(activation)
+        self.layer_norm_epsilon = layer_norm_epsilon
+        self.normalize_first = normalize_first
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.supports_masking = True
+
+    def _attention(self, name):
+        return MultiHeadAttention(
+            self.num_heads,
+            dropout=self.dropout,
+            kernel_initializer=self.kernel_initializer,
+            bias_initializer=self.bias_initializer,
+            dtype=self.dtype_policy,
+            name=name,
+        )
+
+    def _dropout(self, name):
+        return keras.layers.Dropout(
+            self.dropout, dtype=self.dtype_policy, name=name
+        )
+
+    def build(self, decoder_sequence_shape, encoder_sequence_shape=None):
+        dim = decoder_sequence_shape[-1]
+        if dim is None or dim % self.num_heads != 0:
+            raise ValueError(
+                f"`num_heads` must divide the model size ({dim}). "
+                f"Received: num_heads={self.num_heads}"
+            )
+        self.head_dim = dim // self.num_heads
+        self.self_attention = self._attention("self_attention")
+        self.self_attention.build(decoder_sequence_shape)
+        self.self_attention_norm = layer_norm(self, "self_attention_norm")
+        self.self_attention_norm.build(decoder_sequence_shape)
+        self.self_attention_dropout = self._dropout("self_attention_dropout")
+
+        self.has_cross_attention = encoder_sequence_shape is not None
+        if self.has_cross_attention:
+            self.cross_attention = self._attention("cross_attention")
+            self.cross_attention.build(
+                decoder_sequence_shape, encoder_sequence_shape
+            )
+            self.cross_attention_norm = layer_norm(self, "cross_attention_norm")
+            self.cross_attention_norm.build(decoder_sequence_shape)
+            self.cross_attention_dropout = self._dropout(
+                "cross_attention_dropout"
+            )
+
+        self.feed_forward = FeedForward(
+            self.intermediate_dim,
+            self.activation,
+            self.dropout,
+            self.kernel_initializer,
+            self.bias_initializer,
+            dtype=self.dtype_policy,
+            name="feed_forward",
+        )
+        self.feed_forward.build(decoder_sequence_shape)
+        self.feed_forward_norm = layer_norm(self, "feed_forward_norm")
+        self.feed_forward_norm.build(decoder_sequence_shape)
+        self.feed_forward_dropout = self._dropout("feed_forward_dropout")
+        self.built = True
+
+    def compute_cross_attention_cache(self, encoder_sequence):
+        """Precomputes cross-attention keys/values [B, 2, S, N, H]."""
+        if not self.has_cross_attention:
+            raise ValueError(
+                f"The decoder block '{self.name}' was built without an "
+                "encoder sequence and has no cross-attention. Received: "
+                "a request for a cross-attention cache"
+            )
+        return self.cross_attention.compute_key_value(encoder_sequence)
+
+    def _sublayer(self, x, norm, dropout, fn, training):
+        residual = x
+        if self.normalize_first:
+            x = norm(x)
+        x = fn(x)
+        x = residual + dropout(x, training=training)
+        if not self.normalize_first:
+            x = norm(x)
+        return x
+
+    def call(
+        self,
+        decoder_sequence,
+        encoder_sequence=None,
+        decoder_padding_mask=None,
+        encoder_padding_mask=None,
+        use_causal_mask=True,
+        self_attention_cache=None,
+        self_attention_cache_update_index=None,
+        cross_attention_cache=None,
+        training=None,
+    ):
+        uses_cross = (
+            encoder_sequence is not None or cross_attention_cache is not None
+        )
+        if uses_cross and not self.has_cross_attention:
+            raise ValueError(
+                f"The decoder block '{self.name}' was built without "
+                "cross-attention (no encoder sequence at build time). "
+                "Received: encoder_sequence or cross_attention_cache"
+            )
+        if self.has_cross_attention and not uses_cross:
+            raise ValueError(
+                f"The decoder block '{self.name}' has cross-attention and "
+                "needs `encoder_sequence` or `cross_attention_cache`. "
+                "Received: encoder_sequence=None"
+            )
+        if self_attention_cache is None:
+            decoder_padding_mask = masks.resolve_padding_mask(
+                decoder_sequence, decoder_padding_mask
+            )
+        new_cache = []
+
+        def self_attend(x):
+            if self_attention_cache is None:
+                return self.self_attention(
+                    x,
+                    padding_mask=decoder_padding_mask,
+                    use_causal_mask=use_causal_mask,
+                    training=training,
+                )
+            out, cache = self.self_attention(
+                x,
+                padding_mask=decoder_padding_mask,
+                use_causal_mask=use_causal_mask,
+                cache=self_attention_cache,
+                cache_update_index=self_attention_cache_update_index,
+                training=training,
+            )
+            new_cache.append(cache)
+            return out
+
+        x = self._sublayer(
+            decoder_sequence,
+            self.self_attention_norm,
+            self.self_attention_dropout,
+            self_attend,
+            training,
+        )
+
+        if self.has_cross_attention:
+            if cross_attention_cache is None:
+                encoder_padding_mask = masks.resolve_padding_mask(
+                    encoder_sequence, encoder_padding_mask
+                )
+
+            def cross_attend(y):
+                return self.cross_attention(
+                    y,
+                    encoder_sequence,
+                    padding_mask=encoder_padding_mask,
+                    cache=cross_attention_cache,
+                    training=training,
+                )
+
+            x = self._sublayer(
+                x,
+                self.cross_attention_norm,
+                self.cross_attention_dropout,
+                cross_attend,
+                training,
+            )
+
+        x = self._sublayer(
+            x,
+            self.feed_forward_norm,
+            self.feed_forward_dropout,
+            lambda y: self.feed_forward(y, training=training),
+            training,
+        )
+        if self_attention_cache is not None:
+            return x, new_cache[0]
+        return x
+
+    def compute_mask(self, decoder_sequence, *args, **kwargs):
+        return masks.get_implicit_mask(decoder_sequence)
+
+    def compute_output_shape(
+        self, decoder_sequence_shape, encoder_sequence_shape=None
+    ):
+        return decoder_sequence_shape
+
+    def compute_output_spec(
+        self, decoder_sequence, self_attention_cache=None, **kwargs
+    ):
+        output = keras.KerasTensor(
+            decoder_sequence.shape, dtype=self.compute_dtype
+        )
+        if self_attention_cache is None:
+            return output
+        cache = keras.KerasTensor(
+            self_attention_cache.shape, dtype=self_attention_cache.dtype
+        )
+        return output, cache
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "intermediate_dim": self.intermediate_dim,
+                "num_heads": self.num_heads,
+                "dropout": self.dropout,
+                "activation": keras.activations.serialize(self.activation),
+                "layer_norm_epsilon": self.layer_norm_epsilon,
+                "normalize_first": self.normalize_first,
+                "kernel_initializer": keras.initializers.serialize(
+                    self.kernel_initializer
+                ),
+                "bias_initializer": keras.initializers.serialize(
+                    self.bias_initializer
+                ),
+            }
+        )
+        return config
+
+
+def empty_self_attention_cache(batch_size, max_length, num_heads, head_dim,
+                               dtype="float32"):
+    """Returns a zero self-attention cache [B, 2, S, N, H]."""
+    return ops.zeros(
+        (batch_size, 2, max_length, num_heads, head_dim), dtype=dtype
+    )

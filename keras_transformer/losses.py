@@ -1,0 +1,118 @@
+"""Losses for token-level prediction with padding."""
+
+import keras
+from keras import ops
+
+
+def masked_token_nll(y_true, y_pred, label_smoothing, from_logits):
+    """Per-token cross-entropy in float32, [B, T] (private helper)."""
+    y_pred = ops.cast(y_pred, "float32")
+    if from_logits:
+        log_probs = ops.log_softmax(y_pred, axis=-1)
+    else:
+        log_probs = ops.log(ops.clip(y_pred, 1e-12, 1.0))
+    labels = ops.cast(y_true, "int32")
+    # [B, T, V] gathered at the labels -> [B, T]
+    nll = -ops.squeeze(
+        ops.take_along_axis(log_probs, ops.expand_dims(labels, -1), axis=-1),
+        -1,
+    )
+    if label_smoothing:
+        # The smoothed target puts `label_smoothing` uniformly on all classes.
+        uniform = -ops.mean(log_probs, axis=-1)
+        nll = (1.0 - label_smoothing) * nll + label_smoothing * uniform
+    return nll
+
+
+@keras.saving.register_keras_serializable(package="keras_transformer")
+class MaskedSparseCategoricalCrossentropy(keras.losses.Loss):
+    """Sparse cross-entropy averaged over real (non-padding) tokens only.
+
+    The loss is `sum(loss * weight) / sum(weight)` over every token of the
+    batch, where weight is 0 for labels equal to `ignore_index` (and times
+    `sample_weight` when given). This is the mean per real token, not the
+    mean of per-row means, so short and long rows count per token.
+
+    Args:
+        label_smoothing: float in [0, 1); mass spread uniformly over the
+            vocabulary (0.1 in the paper).
+        ignore_index: label id that is not scored (padding). None scores all.
+        from_logits: whether `y_pred` holds logits (default) or
+            probabilities.
+        name: name of the loss.
+
+    Call arguments:
+        y_true: int labels [B, T].
+        y_pred: logits or probabilities [B, T, V].
+        sample_weight: optional weights [B, T] or [B].
+
+    Returns:
+        A float32 scalar.
+
+    Example:
+    >>> import numpy as np
+    >>> from keras_transformer.losses import (
+    ...     MaskedSparseCategoricalCrossentropy)
+    >>> loss = MaskedSparseCategoricalCrossentropy(label_smoothing=0.1)
+    >>> float(loss(np.array([[3, 0]]), np.zeros((1, 2, 5)))) > 0
+    True
+
+    References:
+        Szegedy et al., "Rethinking the Inception Architecture", 2016
+        (label smoothing).
+    """
+
+    def __init__(
+        self,
+        label_smoothing=0.0,
+        ignore_index=0,
+        from_logits=True,
+        name="masked_sparse_categorical_crossentropy",
+        **kwargs,
+    ):
+        super().__init__(name=name, **kwargs)
+        if (
+            isinstance(label_smoothing, bool)
+            or not isinstance(label_smoothing, (int, float))
+            or not 0.0 <= label_smoothing < 1.0
+        ):
+            raise ValueError(
+                "`label_smoothing` must be a float in [0, 1). "
+                f"Received: label_smoothing={label_smoothing!r}"
+            )
+        self.label_smoothing = float(label_smoothing)
+        self.ignore_index = ignore_index
+        self.from_logits = from_logits
+
+    def call(self, y_true, y_pred):
+        return masked_token_nll(
+            y_true, y_pred, self.label_smoothing, self.from_logits
+        )
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        nll = self.call(y_true, y_pred)
+        weights = ops.ones_like(nll)
+        if self.ignore_index is not None:
+            weights = ops.cast(
+                ops.not_equal(ops.cast(y_true, "int32"), self.ignore_index),
+                "float32",
+            )
+        if sample_weight is not None:
+            sample_weight = ops.cast(sample_weight, "float32")
+            if len(sample_weight.shape) == 1:
+                sample_weight = ops.expand_dims(sample_weight, -1)
+            weights = weights * sample_weight
+        total = ops.sum(nll * weights)
+        count = ops.sum(weights)
+        return total / ops.maximum(count, 1e-9)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "label_smoothing": self.label_smoothing,
+                "ignore_index": self.ignore_index,
+                "from_logits": self.from_logits,
+            }
+        )
+        return config
