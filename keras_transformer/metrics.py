@@ -79,9 +79,7 @@ class MaskedAccuracy(_MaskedTokenMetric):
     def update_state(self, y_true, y_pred, sample_weight=None):
         predicted = ops.argmax(y_pred, axis=-1)
         correct = ops.cast(
-            ops.equal(
-                ops.cast(predicted, "int32"), ops.cast(y_true, "int32")
-            ),
+            ops.equal(ops.cast(predicted, "int32"), ops.cast(y_true, "int32")),
             "float32",
         )
         self._accumulate(correct, self._weights(y_true, sample_weight))

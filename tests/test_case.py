@@ -87,17 +87,23 @@ def check_layer(
 
     # 4. One fit step under XLA changes the trainable weights.
     if run_training and model.trainable_weights:
-        model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse",
-                      jit_compile=True)
+        model.compile(
+            optimizer=keras.optimizers.SGD(0.1), loss="mse", jit_compile=True
+        )
         before = [w.numpy().copy() for w in model.trainable_weights]
         target = np.random.RandomState(0).normal(size=expected.shape)
-        history = model.fit(inputs, target.astype("float32"), epochs=1,
-                            batch_size=len(target), verbose=0)
+        history = model.fit(
+            inputs,
+            target.astype("float32"),
+            epochs=1,
+            batch_size=len(target),
+            verbose=0,
+        )
         assert np.isfinite(history.history["loss"][0])
         after = [w.numpy() for w in model.trainable_weights]
-        assert any(
-            not np.allclose(a, b) for a, b in zip(before, after)
-        ), "a fit step left every weight unchanged"
+        assert any(not np.allclose(a, b) for a, b in zip(before, after)), (
+            "a fit step left every weight unchanged"
+        )
 
     # 5. Mixed precision: half-precision outputs, finite values.
     if run_mixed_precision:

@@ -26,8 +26,12 @@ def test_loss_is_mean_over_real_tokens():
     labels, logits = _batch()
     loss = float(MaskedSparseCategoricalCrossentropy()(labels, logits))
     logp = _log_softmax(logits)
-    nll = [-logp[b, t, labels[b, t]] for b in range(2) for t in range(4)
-           if labels[b, t] != 0]
+    nll = [
+        -logp[b, t, labels[b, t]]
+        for b in range(2)
+        for t in range(4)
+        if labels[b, t] != 0
+    ]
     np.testing.assert_allclose(loss, np.mean(nll), rtol=1e-5)
 
 
@@ -87,8 +91,12 @@ def test_perplexity_is_token_weighted():
     logp = _log_softmax(logits)
     metric.update_state(labels[:1], logits[:1])
     metric.update_state(labels[1:], logits[1:])
-    nll = [-logp[b, t, labels[b, t]] for b in range(2) for t in range(4)
-           if labels[b, t] != 0]
+    nll = [
+        -logp[b, t, labels[b, t]]
+        for b in range(2)
+        for t in range(4)
+        if labels[b, t] != 0
+    ]
     np.testing.assert_allclose(
         float(metric.result()), np.exp(np.mean(nll)), rtol=1e-5
     )
@@ -104,7 +112,9 @@ def test_metrics_in_compile_and_serialization():
 
 
 def test_corpus_bleu():
-    perfect = corpus_bleu(["the cat sat on the mat"], ["the cat sat on the mat"])
+    perfect = corpus_bleu(
+        ["the cat sat on the mat"], ["the cat sat on the mat"]
+    )
     assert perfect["bleu"] == pytest.approx(100.0)
     worse = corpus_bleu(["a dog ran"], ["the cat sat on the mat"])
     assert worse["bleu"] < 5 and worse["chrf"] < perfect["chrf"]

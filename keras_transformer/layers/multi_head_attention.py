@@ -255,7 +255,9 @@ class MultiHeadAttention(keras.layers.Layer):
         probs = ops.cast(probs, self.compute_dtype)
         dropped = self.dropout_layer(probs, training=training)
         # [B, N, T, S] x [B, S, N, H] -> [B, T, N, H]
-        context = ops.einsum("bnts,bsnh->btnh", dropped, ops.cast(v, probs.dtype))
+        context = ops.einsum(
+            "bnts,bsnh->btnh", dropped, ops.cast(v, probs.dtype)
+        )
         # [B, T, N, H] -> [B, T, D]
         return self.output_dense(context), probs
 
@@ -285,7 +287,12 @@ class MultiHeadAttention(keras.layers.Layer):
             )
             outputs += (
                 keras.KerasTensor(
-                    (query.shape[0], self.num_heads, query.shape[1], key_length),
+                    (
+                        query.shape[0],
+                        self.num_heads,
+                        query.shape[1],
+                        key_length,
+                    ),
                     dtype=self.compute_dtype,
                 ),
             )

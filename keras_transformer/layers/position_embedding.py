@@ -32,9 +32,7 @@ class PositionEmbedding(keras.layers.Layer):
     (2, 5, 8)
     """
 
-    def __init__(
-        self, sequence_length, initializer="glorot_uniform", **kwargs
-    ):
+    def __init__(self, sequence_length, initializer="glorot_uniform", **kwargs):
         super().__init__(**kwargs)
         check_positive_int("sequence_length", sequence_length)
         self.sequence_length = sequence_length

@@ -6,7 +6,6 @@ import keras
 from keras import ops
 
 
-
 @keras.saving.register_keras_serializable(package="keras_transformer")
 class SinusoidalPositionEncoding(keras.layers.Layer):
     """Fixed sin/cos position encoding of "Attention Is All You Need".
@@ -67,7 +66,10 @@ class SinusoidalPositionEncoding(keras.layers.Layer):
         # Pair index i = feature // 2; both features of a pair share a rate.
         pair = ops.cast(features // 2, "float32")
         rates = ops.exp(
-            -math.log(self.max_wavelength) * 2.0 * pair / ops.cast(dim, "float32")
+            -math.log(self.max_wavelength)
+            * 2.0
+            * pair
+            / ops.cast(dim, "float32")
         )
         # [T, 1] * [1, D] -> [T, D]
         angles = ops.expand_dims(positions, 1) * ops.expand_dims(rates, 0)
@@ -83,4 +85,3 @@ class SinusoidalPositionEncoding(keras.layers.Layer):
         config = super().get_config()
         config.update({"max_wavelength": self.max_wavelength})
         return config
-

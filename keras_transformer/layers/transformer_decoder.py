@@ -309,8 +309,9 @@ class TransformerDecoder(keras.layers.Layer):
         return config
 
 
-def empty_self_attention_cache(batch_size, max_length, num_heads, head_dim,
-                               dtype="float32"):
+def empty_self_attention_cache(
+    batch_size, max_length, num_heads, head_dim, dtype="float32"
+):
     """Returns a zero self-attention cache [B, 2, S, N, H]."""
     return ops.zeros(
         (batch_size, 2, max_length, num_heads, head_dim), dtype=dtype

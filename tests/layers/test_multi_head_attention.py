@@ -11,8 +11,10 @@ def _np(x):
 
 
 def _seq(batch=2, length=6, dim=16, seed=0):
-    return np.random.RandomState(seed).normal(size=(batch, length, dim)).astype(
-        "float32"
+    return (
+        np.random.RandomState(seed)
+        .normal(size=(batch, length, dim))
+        .astype("float32")
     )
 
 

@@ -61,14 +61,22 @@ def test_cross_attention_uses_encoder_padding_mask():
     enc_mask[0, 5:] = False
     dec_mask = np.ones((2, 4), bool)
     out = _np(
-        block(x, memory, decoder_padding_mask=dec_mask,
-              encoder_padding_mask=enc_mask)
+        block(
+            x,
+            memory,
+            decoder_padding_mask=dec_mask,
+            encoder_padding_mask=enc_mask,
+        )
     )
     changed = memory.copy()
     changed[0, 5:] = 50.0
     out2 = _np(
-        block(x, changed, decoder_padding_mask=dec_mask,
-              encoder_padding_mask=enc_mask)
+        block(
+            x,
+            changed,
+            decoder_padding_mask=dec_mask,
+            encoder_padding_mask=enc_mask,
+        )
     )
     np.testing.assert_allclose(out, out2, atol=1e-5)
 
@@ -103,6 +111,9 @@ def test_cached_decoding_equals_full_pass(cross):
     np.testing.assert_allclose(np.concatenate(outs, 1), full, atol=1e-5)
 
 
+@pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow", reason="uses tf.function"
+)
 def test_cached_decoding_in_xla_function():
     block = TransformerDecoder(32, 2)
     x = _seq(length=5)

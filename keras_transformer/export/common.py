@@ -1,0 +1,54 @@
+"""Shared SavedModel writing: TF Serving layout, atomic, no silent overwrite."""
+
+import os
+
+from keras_transformer.training import atomic_directory
+
+
+class ExportError(ValueError):
+    """The export destination or model cannot be exported as asked."""
+
+
+def validate_version_dir(output):
+    """Checks `output` is `.../NAME/VERSION` with an integer VERSION.
+
+    TF Serving loads the highest integer-named subdirectory of a model base
+    path, so the last path component must be a positive integer.
+
+    Returns:
+        The absolute path.
+    """
+    output = os.path.abspath(output)
+    version = os.path.basename(output)
+    if not version.isdigit() or int(version) <= 0:
+        raise ExportError(
+            "The export path must end in a positive integer version "
+            "directory, as TF Serving expects (e.g. saved_models/NAME/1). "
+            f"Received: output={output}"
+        )
+    return output
+
+
+def export_saved_model(module, output, signatures, overwrite=False):
+    """Saves a `tf.Module` as a SavedModel at `output`, atomically.
+
+    Args:
+        module: the `tf.Module` (or Keras model) holding the variables.
+        output: `.../NAME/VERSION`.
+        signatures: dict of signature name -> concrete `tf.function`.
+        overwrite: replace an existing version.
+
+    Returns:
+        The absolute export path.
+    """
+    import tensorflow as tf
+
+    output = validate_version_dir(output)
+    if os.path.exists(output) and not overwrite:
+        raise ExportError(
+            f"{output} already exists; TF Serving versions are immutable. "
+            "Export to a new version number or pass --overwrite."
+        )
+    with atomic_directory(output, overwrite=overwrite) as tmp:
+        tf.saved_model.save(module, tmp, signatures=signatures)
+    return output

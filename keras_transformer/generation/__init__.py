@@ -1,0 +1,35 @@
+"""Text generation: one cached decode loop and the samplers that drive it.
+
+`decode` runs a `keras.ops.while_loop` over a static-shape token buffer and a
+model cache; a sampler chooses each next token from the step logits (greedy,
+random with temperature, top-k, top-p) or `BeamSampler` runs beam search over
+the same loop. `compile_decode` compiles the loop once per input shape. See
+`keras_transformer.generation.decode` for the `step_fn` contract.
+"""
+
+from keras_transformer.generation import stateless_random
+from keras_transformer.generation.decoding import compile_decode, decode
+from keras_transformer.generation.samplers import (
+    BeamSampler,
+    GreedySampler,
+    RandomSampler,
+    Sampler,
+    TopKSampler,
+    TopPSampler,
+    get,
+    serialize,
+)
+
+__all__ = [
+    "BeamSampler",
+    "GreedySampler",
+    "RandomSampler",
+    "Sampler",
+    "TopKSampler",
+    "TopPSampler",
+    "compile_decode",
+    "decode",
+    "get",
+    "serialize",
+    "stateless_random",
+]

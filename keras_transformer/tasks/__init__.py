@@ -1,0 +1,1 @@
+"""End-to-end task runners used by the command line (TensorFlow side)."""

@@ -1,0 +1,336 @@
+"""Training helpers: strategy selection, callbacks, atomic model directories.
+
+Every application writes a model directory with the same layout:
+
+    DIR/model.keras       the trained Keras model (best by validation loss)
+    DIR/tokenizer.model   the SentencePiece model used for its text
+    DIR/metadata.json     {"task": ..., "preset": ..., ...} written last
+    DIR/logs/             TensorBoard logs
+    DIR/backup/           `keras.callbacks.BackupAndRestore` state
+
+Files are written to a temporary name and renamed into place, so a killed
+job never leaves a half-written model where a good one was.
+"""
+
+import contextlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+
+import keras
+
+logger = logging.getLogger(__name__)
+
+METADATA_FILE = "metadata.json"
+MODEL_FILE = "model.keras"
+TOKENIZER_FILE = "tokenizer.model"
+
+
+class ModelDirectoryError(ValueError):
+    """A model directory is missing, incomplete or of another application."""
+
+
+def distribution_strategy(name="auto", tpu=None):
+    """Returns a `tf.distribute` strategy for the hardware at hand.
+
+    With `name="auto"`: TPUStrategy when `tpu` is given or `TPU_NAME` is set,
+    MultiWorkerMirroredStrategy when `TF_CONFIG` names several workers,
+    MirroredStrategy with more than one GPU, else the default strategy.
+
+    Args:
+        name: "auto", "default", "mirrored", "multi_worker" or "tpu".
+        tpu: optional TPU address or name for the TPU cluster resolver.
+
+    Returns:
+        A `tf.distribute.Strategy`.
+
+    Example:
+    >>> from keras_transformer.training import distribution_strategy
+    >>> strategy = distribution_strategy("default")
+    >>> strategy.num_replicas_in_sync
+    1
+    """
+    import tensorflow as tf
+
+    choices = ("auto", "default", "mirrored", "multi_worker", "tpu")
+    if name not in choices:
+        raise ValueError(
+            f"`strategy` must be one of {choices}. Received: strategy={name!r}"
+        )
+    if name == "auto":
+        if tpu or os.environ.get("TPU_NAME"):
+            name = "tpu"
+        elif _tf_config_workers() > 1:
+            name = "multi_worker"
+        elif len(tf.config.list_logical_devices("GPU")) > 1:
+            name = "mirrored"
+        else:
+            name = "default"
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multi_worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    try:
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(
+            tpu=tpu or os.environ.get("TPU_NAME")
+        )
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+    except (ValueError, tf.errors.OpError, RuntimeError) as error:
+        raise ValueError(
+            "No TPU could be reached; set `--tpu` / `TPU_NAME` to a TPU "
+            f"address. Received: tpu={tpu!r} ({error})"
+        ) from None
+    return tf.distribute.TPUStrategy(resolver)
+
+
+def _tf_config_workers():
+    try:
+        config = json.loads(os.environ.get("TF_CONFIG", "{}"))
+    except json.JSONDecodeError:
+        raise ValueError(
+            "`TF_CONFIG` is not valid JSON. Received: "
+            f"TF_CONFIG={os.environ.get('TF_CONFIG')!r}"
+        ) from None
+    return len(config.get("cluster", {}).get("worker", []))
+
+
+class TimeBudget(keras.callbacks.Callback):
+    """Stops training cleanly once a wall-clock budget is spent.
+
+    The check runs after every batch; the epoch in progress ends early and
+    the usual end-of-training steps (saving, export) still happen.
+
+    Args:
+        max_minutes: the budget in minutes; None disables the callback.
+    """
+
+    def __init__(self, max_minutes):
+        super().__init__()
+        if max_minutes is not None and max_minutes <= 0:
+            raise ValueError(
+                "`max_minutes` must be positive. "
+                f"Received: max_minutes={max_minutes}"
+            )
+        self.max_minutes = max_minutes
+        self.stopped_early = False
+        self._start = None
+
+    def on_train_begin(self, logs=None):
+        self._start = time.monotonic()
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.max_minutes is None:
+            return
+        if time.monotonic() - self._start > 60.0 * self.max_minutes:
+            self.stopped_early = True
+            self.model.stop_training = True
+
+
+class LearningRateLogger(keras.callbacks.Callback):
+    """Adds the optimizer's current learning rate to the epoch logs.
+
+    Place it before `keras.callbacks.TensorBoard` so the rate is written as
+    the `learning_rate` scalar.
+    """
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            rate = self.model.optimizer.learning_rate
+            logs["learning_rate"] = float(keras.ops.convert_to_numpy(rate))
+
+
+class AtomicBestCheckpoint(keras.callbacks.Callback):
+    """Saves the model when `monitor` improves, via a temporary file.
+
+    Args:
+        path: destination `.keras` file.
+        monitor: the log key to watch (e.g. "val_loss").
+        mode: "min" or "max".
+    """
+
+    def __init__(self, path, monitor="val_loss", mode="min"):
+        super().__init__()
+        if mode not in ("min", "max"):
+            raise ValueError(
+                f"`mode` must be min or max. Received: mode={mode}"
+            )
+        self.path = path
+        self.monitor = monitor
+        self.mode = mode
+        self.best = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is None:
+            return
+        better = (
+            self.best is None
+            or (self.mode == "min" and value < self.best)
+            or (self.mode == "max" and value > self.best)
+        )
+        if better:
+            self.best = float(value)
+            atomic_save_model(self.model, self.path)
+            logger.info("Saved %s (%s=%.4f)", self.path, self.monitor, value)
+
+
+def standard_callbacks(
+    output_dir,
+    max_minutes=None,
+    monitor="val_loss",
+    mode="min",
+    extra=(),
+):
+    """The callbacks every `train` command uses.
+
+    Args:
+        output_dir: the model directory.
+        max_minutes: optional wall-clock budget.
+        monitor: metric deciding the best checkpoint.
+        mode: "min" or "max" for `monitor`.
+        extra: more callbacks, run before TensorBoard (so their logs are
+            written).
+
+    Returns:
+        A list: TimeBudget, BackupAndRestore, LearningRateLogger, *extra,
+        AtomicBestCheckpoint, TensorBoard.
+    """
+    return [
+        TimeBudget(max_minutes),
+        keras.callbacks.BackupAndRestore(
+            os.path.join(output_dir, "backup"), delete_checkpoint=False
+        ),
+        LearningRateLogger(),
+        *extra,
+        AtomicBestCheckpoint(
+            os.path.join(output_dir, MODEL_FILE), monitor=monitor, mode=mode
+        ),
+        keras.callbacks.TensorBoard(os.path.join(output_dir, "logs")),
+    ]
+
+
+def atomic_save_model(model, path):
+    """Saves a Keras model to `path` through a temporary file and a rename."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(
+        prefix=".tmp-", suffix=".keras", dir=directory
+    )
+    os.close(handle)
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def atomic_write_bytes(path, data):
+    """Writes bytes to `path` through a temporary file and a rename."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
+    try:
+        with os.fdopen(handle, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def write_json_atomic(path, obj):
+    """Writes `obj` as indented JSON to `path`, atomically."""
+    atomic_write_bytes(path, (json.dumps(obj, indent=2) + "\n").encode())
+
+
+@contextlib.contextmanager
+def atomic_directory(final_dir, overwrite=False):
+    """Yields a temporary directory that replaces `final_dir` on success.
+
+    On an exception the temporary directory is removed and `final_dir` is
+    left as it was.
+
+    Args:
+        final_dir: the directory to create.
+        overwrite: replace an existing `final_dir`; otherwise an existing one
+            is an error.
+    """
+    final_dir = os.path.abspath(final_dir)
+    if os.path.exists(final_dir) and not overwrite:
+        raise FileExistsError(
+            f"{final_dir} already exists; choose another path or pass "
+            "overwrite=True (`--overwrite` on the command line)."
+        )
+    parent = os.path.dirname(final_dir)
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(
+        prefix=f".tmp-{os.path.basename(final_dir)}-", dir=parent
+    )
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    old = None
+    if os.path.exists(final_dir):
+        old = tempfile.mkdtemp(prefix=".old-", dir=parent)
+        os.rmdir(old)
+        os.replace(final_dir, old)
+    os.replace(tmp, final_dir)
+    if old:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def write_metadata(model_dir, task, **fields):
+    """Writes `metadata.json` (last, so its presence marks a complete dir)."""
+    write_json_atomic(
+        os.path.join(model_dir, METADATA_FILE), {"task": task, **fields}
+    )
+
+
+def read_metadata(model_dir, expected_tasks=None):
+    """Reads a model directory's metadata with clear errors.
+
+    Args:
+        model_dir: the directory written by a `train` command.
+        expected_tasks: optional task name or tuple of names; another task
+            is an error.
+
+    Returns:
+        The metadata dict.
+    """
+    if not os.path.isdir(model_dir):
+        raise ModelDirectoryError(
+            f"Model directory not found: {model_dir}. Expected a directory "
+            "written by `keras-transformer train`."
+        )
+    path = os.path.join(model_dir, METADATA_FILE)
+    if not os.path.exists(path):
+        raise ModelDirectoryError(
+            f"{model_dir} is not a keras_transformer model directory "
+            f"(no {METADATA_FILE}); was training interrupted before it "
+            "finished?"
+        )
+    with open(path, encoding="utf-8") as f:
+        try:
+            metadata = json.load(f)
+        except json.JSONDecodeError as error:
+            raise ModelDirectoryError(
+                f"{path} is not valid JSON: {error}"
+            ) from None
+    if isinstance(expected_tasks, str):
+        expected_tasks = (expected_tasks,)
+    task = metadata.get("task")
+    if expected_tasks and task not in expected_tasks:
+        raise ModelDirectoryError(
+            f"{model_dir} holds a {task!r} model, but this command needs "
+            f"one of {', '.join(map(repr, expected_tasks))}."
+        )
+    return metadata

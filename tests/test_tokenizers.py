@@ -1,0 +1,289 @@
+"""Tests for SentencePiece training and `SubwordTokenizer`."""
+
+import io
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import sentencepiece
+import tensorflow as tf
+
+from keras_transformer.data import load_bundled_lm_text
+from keras_transformer.tokenizers import SubwordTokenizer, train_sentencepiece
+
+SYMBOLS = ("[MASK]", "[CLS]", "[SEP]")
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    return load_bundled_lm_text("valid")
+
+
+@pytest.fixture(scope="module")
+def proto(corpus):
+    return train_sentencepiece(corpus, 600, user_defined_symbols=SYMBOLS)
+
+
+@pytest.fixture(scope="module")
+def tokenizer(proto):
+    return SubwordTokenizer(proto)
+
+
+def _decoded(tensor):
+    return [item.decode("utf-8") for item in tensor.numpy().tolist()]
+
+
+def test_special_ids_and_symbols(tokenizer):
+    assert tokenizer.vocabulary_size == 600
+    assert tokenizer.get_vocabulary()[:7] == [
+        "<pad>",
+        "<unk>",
+        "<s>",
+        "</s>",
+        "[MASK]",
+        "[CLS]",
+        "[SEP]",
+    ]
+    assert (tokenizer.pad_id, tokenizer.unk_id) == (0, 1)
+    assert (tokenizer.start_id, tokenizer.end_id) == (2, 3)
+    assert tokenizer.token_to_id("[MASK]") == 4
+    assert tokenizer.id_to_token(6) == "[SEP]"
+    with pytest.raises(ValueError, match="Received: token='\\[NOPE\\]'"):
+        tokenizer.token_to_id("[NOPE]")
+    with pytest.raises(ValueError, match="Received: token_id=600"):
+        tokenizer.id_to_token(600)
+    # A user-defined symbol is never split.
+    ids = tokenizer.tokenize("[CLS] Ruth [MASK]").numpy().tolist()
+    assert 5 in ids and 4 in ids
+
+
+def test_round_trip_on_normal_text(tokenizer, corpus):
+    lines = corpus[:200] + [
+        "The Lord is my shepherd; I shall not want.",
+        "“Why?” she asked, 12 times.",
+    ]
+    ids = tokenizer.tokenize(lines)
+    assert isinstance(ids, tf.RaggedTensor)
+    assert ids.dtype == tf.int32
+    assert ids.shape[0] == len(lines)
+    assert _decoded(tokenizer.detokenize(ids)) == lines
+    # No pad or unknown id in ordinary text.
+    assert int(tf.reduce_min(ids.flat_values)) > 3
+
+
+def test_scalar_empty_and_markers(tokenizer):
+    scalar = tokenizer.tokenize("in the beginning")
+    assert isinstance(scalar, tf.Tensor) and scalar.shape.rank == 1
+    assert tokenizer.tokenize("").numpy().tolist() == []
+    batch = tokenizer.tokenize(["", "in the beginning", ""])
+    assert batch.row_lengths().numpy().tolist()[0::2] == [0, 0]
+    assert _decoded(tokenizer.detokenize(batch)) == ["", "in the beginning", ""]
+    marked = tokenizer.tokenize(["a b", ""], add_start=True, add_end=True)
+    assert marked[1].numpy().tolist() == [2, 3]
+    assert marked[0].numpy().tolist()[0] == 2
+    assert marked[0].numpy().tolist()[-1] == 3
+    one = tokenizer.tokenize("a b", add_start=True, add_end=True)
+    assert one.numpy().tolist() == marked[0].numpy().tolist()
+
+
+def test_detokenize_drops_padding_start_and_end(tokenizer):
+    ids = tokenizer.tokenize(["and he said", "amen"], add_start=True)
+    padded = ids.to_tensor()  # [B, T] padded with 0.
+    padded = tf.concat([padded, tf.fill([2, 3], 3)], axis=1)
+    assert _decoded(tokenizer.detokenize(padded)) == ["and he said", "amen"]
+    as_lists = [row + [0, 0] for row in ids.to_list()]
+    assert _decoded(tokenizer.detokenize(as_lists)) == ["and he said", "amen"]
+    single = tokenizer.detokenize(ids[0])
+    assert single.shape.rank == 0
+    assert single.numpy().decode() == "and he said"
+
+
+def test_odd_input_does_not_raise(tokenizer):
+    strings = tf.constant(["😀 hello", b"bad \xff\xfe bytes", "\t  \n"])
+    ids = tokenizer.tokenize(strings)
+    assert ids.shape[0] == 3
+    assert 1 in ids[0].numpy().tolist()  # The emoji is unknown.
+    assert 1 in ids[1].numpy().tolist()  # So are invalid bytes.
+    assert ids[2].numpy().tolist() == []
+    text = _decoded(tokenizer.detokenize(ids[:1]))[0]
+    assert "⁇" in text and "hello" in text
+
+
+def test_byte_fallback_spells_unknown_characters(corpus):
+    proto = train_sentencepiece(corpus[:300], 400, byte_fallback=True)
+    tokenizer = SubwordTokenizer(proto)
+    ids = tokenizer.tokenize(["Amen 😀"])
+    assert 1 not in ids.flat_values.numpy().tolist()
+    assert _decoded(tokenizer.detokenize(ids)) == ["Amen 😀"]
+
+
+def test_works_in_tf_data_and_tf_function(tokenizer, corpus):
+    dataset = tf.data.Dataset.from_tensor_slices(corpus[:8])
+    dataset = dataset.map(tokenizer.tokenize).padded_batch(4)
+    batch = next(iter(dataset))
+    assert batch.dtype == tf.int32 and batch.shape[0] == 4
+    eager = tokenizer.tokenize(corpus[:4]).to_tensor()
+    np.testing.assert_array_equal(batch.numpy()[:, : eager.shape[1]], eager)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+    def round_trip(strings):
+        return tokenizer.detokenize(tokenizer.tokenize(strings, add_end=True))
+
+    assert _decoded(round_trip(tf.constant(corpus[:3]))) == corpus[:3]
+
+
+def test_training_is_deterministic(corpus):
+    first = train_sentencepiece(corpus[:300], 300, seed=3, max_sentences=200)
+    second = train_sentencepiece(corpus[:300], 300, seed=3, max_sentences=200)
+    assert first == second
+    generator = train_sentencepiece((line for line in corpus[:300]), 300)
+    assert generator == train_sentencepiece(corpus[:300], 300)
+    dataset = tf.data.Dataset.from_tensor_slices(corpus[:300])
+    assert train_sentencepiece(dataset, 300) == generator
+
+
+def test_bpe_model(corpus):
+    proto = train_sentencepiece(corpus[:300], 300, model_type="bpe")
+    tokenizer = SubwordTokenizer(proto)
+    assert tokenizer.get_vocabulary()[:4] == ["<pad>", "<unk>", "<s>", "</s>"]
+    assert (
+        _decoded(tokenizer.detokenize(tokenizer.tokenize(corpus[:5])))
+        == (corpus[:5])
+    )
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"vocabulary_size": 3}, "Received: vocabulary_size=3"),
+        ({"vocabulary_size": 8.0}, "Received: vocabulary_size=8.0"),
+        ({"model_type": "wordpiece"}, "Received: model_type='wordpiece'"),
+        ({"user_defined_symbols": "[MASK]"}, "Received: user_defined_symbols"),
+        ({"user_defined_symbols": ["<s>"]}, "already a special token"),
+        ({"user_defined_symbols": ["a", "a"]}, "must not repeat"),
+        ({"character_coverage": 0.0}, "Received: character_coverage=0.0"),
+        ({"byte_fallback": True}, "Received: vocabulary_size=30"),
+        ({"max_sentences": 0}, "Received: max_sentences=0"),
+    ],
+)
+def test_bad_training_arguments(kwargs, match):
+    arguments = {"vocabulary_size": 30, **kwargs}
+    with pytest.raises(ValueError, match=match):
+        train_sentencepiece(["the cat sat on the mat"] * 5, **arguments)
+
+
+def test_bad_training_texts():
+    with pytest.raises(ValueError, match="not a single string"):
+        train_sentencepiece("just one string", 30)
+    with pytest.raises(ValueError, match="no non-blank text"):
+        train_sentencepiece(["", "  "], 30)
+    with pytest.raises(ValueError, match="of type int"):
+        train_sentencepiece(["a", 3], 30)
+
+
+def test_vocabulary_too_large_for_corpus():
+    with pytest.raises(ValueError, match=r"at most \d+ pieces") as info:
+        train_sentencepiece(["hello world", "foo bar"], 500)
+    assert "Received: vocabulary_size=500" in str(info.value)
+
+
+def test_save_and_load(tokenizer, tmp_path, corpus):
+    path = tmp_path / "sub" / "vocab.model"
+    assert tokenizer.save(path) == str(path)
+    assert os.listdir(path.parent) == ["vocab.model"]  # No temp file left.
+    loaded = SubwordTokenizer.load(path)
+    assert loaded.proto == tokenizer.proto
+    np.testing.assert_array_equal(
+        loaded.tokenize(corpus[:5]).flat_values,
+        tokenizer.tokenize(corpus[:5]).flat_values,
+    )
+    # Saving again replaces the file in place.
+    tokenizer.save(path)
+    assert os.listdir(path.parent) == ["vocab.model"]
+    with pytest.raises(FileNotFoundError, match="missing.model"):
+        SubwordTokenizer.load(tmp_path / "missing.model")
+
+
+def test_bad_protos(corpus):
+    with pytest.raises(ValueError, match="Received: proto of type str"):
+        SubwordTokenizer("not bytes")
+    with pytest.raises(ValueError, match="not a valid SentencePiece model"):
+        SubwordTokenizer(b"garbage bytes")
+    # A model trained with SentencePiece defaults has no padding id 0.
+    model = io.BytesIO()
+    sentencepiece.SentencePieceTrainer.train(
+        sentence_iterator=iter(corpus[:200]),
+        model_writer=model,
+        vocab_size=100,
+        minloglevel=2,
+    )
+    with pytest.raises(ValueError, match="Received: pad_id=-1"):
+        SubwordTokenizer(model.getvalue())
+
+
+def test_to_keras_hub_gives_the_same_ids(tokenizer, corpus):
+    hub_tokenizer = tokenizer.to_keras_hub()
+    ours = tokenizer.tokenize(corpus[:5])
+    theirs = hub_tokenizer(corpus[:5])
+    assert ours.to_list() == theirs.to_list()
+    assert hub_tokenizer.vocabulary_size() == tokenizer.vocabulary_size
+
+
+_FRESH_PROCESS_SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    import tensorflow as tf
+    import tensorflow_text  # noqa: F401  (registers the SentencePiece ops)
+    assert not any(name.startswith("keras_transformer") for name in sys.modules)
+    module = tf.saved_model.load(sys.argv[1])
+    outputs = module.serve(tf.constant(json.loads(sys.argv[2])))
+    print(json.dumps({
+        "ids": outputs["ids"].numpy().tolist(),
+        "text": [t.decode("utf-8") for t in outputs["text"].numpy().tolist()],
+    }))
+    """
+)
+
+
+def test_saved_model_reloads_in_a_fresh_process(tokenizer, tmp_path):
+    class Exported(tf.Module):
+        def __init__(self, tokenizer):
+            super().__init__()
+            self.tokenizer = tokenizer
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+        def serve(self, strings):
+            ids = self.tokenizer.tokenize(strings, add_start=True, add_end=True)
+            return {
+                "ids": ids.to_tensor(),  # [B, T], padded with 0.
+                "text": self.tokenizer.detokenize(ids),
+            }
+
+    module = Exported(tokenizer)
+    strings = ["And God said, “Let there be light.”", "", "amen 😀"]
+    expected = module.serve(tf.constant(strings))
+    path = str(tmp_path / "exported")
+    tf.saved_model.save(module, path)
+
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _FRESH_PROCESS_SCRIPT,
+            path,
+            json.dumps(strings),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    reloaded = json.loads(result.stdout.strip().splitlines()[-1])
+    assert reloaded["ids"] == expected["ids"].numpy().tolist()
+    assert reloaded["text"] == _decoded(expected["text"])
+    assert reloaded["text"][:2] == strings[:2]
