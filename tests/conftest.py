@@ -15,4 +15,3 @@ def _isolate_keras_state():
     policy = keras.config.dtype_policy()
     yield
     keras.config.set_dtype_policy(policy)
-    keras.backend.clear_session()

@@ -272,9 +272,13 @@ class MultiHeadAttention(keras.layers.Layer):
         self,
         query,
         value=None,
+        padding_mask=None,
+        attention_mask=None,
+        use_causal_mask=False,
         return_attention_scores=False,
         cache=None,
-        **kwargs,
+        cache_update_index=None,
+        training=None,
     ):
         shape = self.compute_output_shape(query.shape)
         output = keras.KerasTensor(shape, dtype=self.compute_dtype)

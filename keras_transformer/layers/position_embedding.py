@@ -37,6 +37,8 @@ class PositionEmbedding(keras.layers.Layer):
         check_positive_int("sequence_length", sequence_length)
         self.sequence_length = sequence_length
         self.initializer = keras.initializers.get(initializer)
+        # Passes any input mask through unchanged.
+        self.supports_masking = True
 
     def build(self, inputs_shape):
         dim = inputs_shape[-1]

@@ -54,6 +54,8 @@ class SinusoidalPositionEncoding(keras.layers.Layer):
                 f"Received: max_wavelength={max_wavelength!r}"
             )
         self.max_wavelength = max_wavelength
+        # Passes any input mask through unchanged.
+        self.supports_masking = True
         self.built = True
 
     def call(self, inputs, start_index=0):

@@ -276,7 +276,14 @@ class TransformerDecoder(keras.layers.Layer):
         return decoder_sequence_shape
 
     def compute_output_spec(
-        self, decoder_sequence, self_attention_cache=None, **kwargs
+        self,
+        decoder_sequence,
+        encoder_sequence=None,
+        decoder_padding_mask=None,
+        encoder_padding_mask=None,
+        use_causal_mask=True,
+        self_attention_cache=None,
+        **kwargs,
     ):
         output = keras.KerasTensor(
             decoder_sequence.shape, dtype=self.compute_dtype

@@ -166,7 +166,12 @@ class TransformerEncoder(keras.layers.Layer):
         return inputs_shape
 
     def compute_output_spec(
-        self, inputs, return_attention_scores=False, **kwargs
+        self,
+        inputs,
+        padding_mask=None,
+        attention_mask=None,
+        training=None,
+        return_attention_scores=False,
     ):
         output = keras.KerasTensor(inputs.shape, dtype=self.compute_dtype)
         if not return_attention_scores:

@@ -151,3 +151,13 @@ def test_errors_name_the_problem():
         TransformerDecoder(32, 5)(_seq())
     with pytest.raises(ValueError, match="activation='nope'"):
         TransformerDecoder(32, 2, activation="nope")
+
+
+def test_positional_call_in_functional_model():
+    dec_in = keras.Input((5, 16))
+    enc_in = keras.Input((7, 16))
+    out = TransformerDecoder(32, 2)(dec_in, enc_in)
+    assert tuple(out.shape) == (None, 5, 16)
+    model = keras.Model([dec_in, enc_in], out)
+    result = model([_seq(length=5), _seq(length=7, seed=1)])
+    assert tuple(result.shape) == (2, 5, 16)

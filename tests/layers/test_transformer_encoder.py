@@ -83,3 +83,10 @@ def test_invalid_arguments():
         TransformerEncoder(0, 2)
     with pytest.raises(ValueError, match="layer_norm_epsilon=0"):
         TransformerEncoder(32, 2, layer_norm_epsilon=0)
+
+
+def test_positional_padding_mask_in_functional_model():
+    x_in = keras.Input((6, 16))
+    mask_in = keras.Input((6,), dtype="bool")
+    out = TransformerEncoder(32, 2)(x_in, mask_in)
+    assert tuple(out.shape) == (None, 6, 16)

@@ -1,0 +1,1 @@
+"""Side-by-side benchmarks of keras_transformer against KerasHub."""

@@ -1,0 +1,92 @@
+"""Shared benchmark helpers: timing, matmul peak, tables and JSON results."""
+
+import json
+import os
+import platform
+import statistics
+import time
+
+RESULTS_DIR = os.path.join(os.path.dirname(__file__), "results")
+
+
+def measure_matmul_peak(size=1024, repeats=20):
+    """Measures fp32 matmul GFLOP/s with TensorFlow in this process."""
+    import tensorflow as tf
+
+    a = tf.random.normal((size, size))
+    b = tf.random.normal((size, size))
+
+    @tf.function(jit_compile=True)
+    def run(a, b):
+        return tf.matmul(a, b)
+
+    run(a, b).numpy()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run(a, b).numpy()
+        times.append(time.perf_counter() - start)
+    return 2 * size**3 / statistics.median(times) / 1e9
+
+
+def alternate(runs, repeats):
+    """Calls each named zero-argument function in turn, `repeats` rounds.
+
+    Returns:
+        {name: [seconds, ...]} with one entry per round.
+    """
+    times = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, fn in runs.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
+def print_table(title, rows, columns):
+    """Prints a fixed-width table; rows are dicts keyed by column."""
+    widths = [
+        max(len(c), *(len(_fmt(r.get(c))) for r in rows)) for c in columns
+    ]
+    print(f"\n{title}")
+    print("  ".join(c.ljust(w) for c, w in zip(columns, widths)))
+    print("  ".join("-" * w for w in widths))
+    for row in rows:
+        print(
+            "  ".join(
+                _fmt(row.get(c)).ljust(w) for c, w in zip(columns, widths)
+            )
+        )
+
+
+def _fmt(value):
+    if isinstance(value, float):
+        return f"{value:.3g}" if abs(value) < 100 else f"{value:.0f}"
+    return "" if value is None else str(value)
+
+
+def write_results(name, payload):
+    """Writes `benchmarks/results/NAME.json` with machine details."""
+    import keras
+    import tensorflow as tf
+
+    os.makedirs(RESULTS_DIR, exist_ok=True)
+    payload = {
+        "benchmark": name,
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": {
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "tensorflow": tf.__version__,
+            "keras": keras.__version__,
+            "backend": keras.backend.backend(),
+        },
+        **payload,
+    }
+    path = os.path.join(RESULTS_DIR, f"{name}.json")
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(payload, f, indent=2)
+    os.replace(tmp, path)
+    return path

@@ -1,0 +1,412 @@
+"""tf.data pipelines for the BERT-style encoder: classification and MLM.
+
+Every sequence is `[CLS] pieces... [SEP]`, using the tokenizer's start id
+(`<s>`, 2) as [CLS] and its end id (`</s>`, 3) as [SEP], truncated to
+`sequence_length` and padded with 0. The features are the dict the models of
+`keras_transformer.applications.bert` take: `token_ids`, `padding_mask`
+(1 for real tokens) and `segment_ids` (all 0: one segment per example).
+
+Training batches are grouped by length (`bucket_by_sequence_length`), so a
+batch of short verses is not padded to the longest verse of the corpus.
+
+Masked-LM masking (`mask_tokens`) runs in the pipeline with stateless random
+ops: a fixed seed gives the same masks, batch by batch.
+"""
+
+import tensorflow as tf
+
+MASK_TOKEN = "[MASK]"
+USER_SYMBOLS = (MASK_TOKEN,)
+DEFAULT_BUCKET_BOUNDARIES = (16, 24, 32, 48, 64, 96)
+
+
+def _check_positive_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(
+            f"`{name}` must be a positive int. Received: {name}={value!r}"
+        )
+
+
+def _check_sequence_length(sequence_length):
+    _check_positive_int("sequence_length", sequence_length)
+    if sequence_length < 3:
+        raise ValueError(
+            "`sequence_length` must be at least 3 ([CLS], one piece, "
+            f"[SEP]). Received: sequence_length={sequence_length}"
+        )
+
+
+def _wrap(ids, tokenizer, sequence_length):
+    """[CLS] + ids[: sequence_length - 2] + [SEP], for 1-D or ragged ids."""
+    if isinstance(ids, tf.RaggedTensor):
+        ids = ids[:, : sequence_length - 2]
+        rows = ids.nrows()
+        start = tf.fill([rows, 1], tf.constant(tokenizer.start_id, tf.int32))
+        end = tf.fill([rows, 1], tf.constant(tokenizer.end_id, tf.int32))
+        return tf.concat([start, ids, end], axis=1)
+    ids = ids[: sequence_length - 2]
+    return tf.concat(
+        [[tokenizer.start_id], ids, [tokenizer.end_id]], axis=0
+    )
+
+
+def _features(token_ids):
+    """The model inputs for padded ids [B, T]."""
+    token_ids = tf.cast(token_ids, tf.int32)
+    return {
+        "token_ids": token_ids,
+        "padding_mask": tf.cast(tf.not_equal(token_ids, 0), tf.int32),
+        "segment_ids": tf.zeros_like(token_ids),
+    }
+
+
+def encode_batch(tokenizer, texts, sequence_length):
+    """Tokenizes a batch of strings into padded model inputs, in-graph.
+
+    Used by the evaluation pipelines and by the exported SavedModel, so the
+    served model sees exactly what the Python classifier sees.
+
+    Args:
+        tokenizer: a `keras_transformer.tokenizers.SubwordTokenizer`.
+        texts: tf.string [B].
+        sequence_length: the longest sequence, [CLS] and [SEP] included.
+
+    Returns:
+        A dict of int32 [B, T] tensors `token_ids`, `padding_mask` and
+        `segment_ids`, with T the longest row of the batch (at most
+        `sequence_length`).
+
+    Example:
+    >>> features = encode_batch(tokenizer, tf.constant(["In the beginning"]),
+    ...                         128)  # doctest: +SKIP
+    """
+    ids = tokenizer.tokenize(texts)  # [B, None]
+    ids = _wrap(ids, tokenizer, sequence_length)
+    return _features(ids.to_tensor(default_value=0))  # [B, T]
+
+
+def _encoded_examples(texts, tokenizer, sequence_length, labels=None):
+    """A dataset of 1-D id tensors (and int labels), in input order."""
+    texts = tf.constant(list(texts), tf.string)
+    if labels is None:
+        dataset = tf.data.Dataset.from_tensor_slices(texts)
+    else:
+        labels = tf.constant(list(labels), tf.int32)
+        dataset = tf.data.Dataset.from_tensor_slices((texts, labels))
+    # Tokenize in chunks (fast), then go back to single examples.
+    dataset = dataset.batch(1024)
+
+    def encode(*item):
+        ids = _wrap(tokenizer.tokenize(item[0]), tokenizer, sequence_length)
+        # Dense rows and lengths: unbatched ragged rows cannot be padded.
+        return (ids.to_tensor(), ids.row_lengths()) + item[1:]
+
+    def trim(ids, length, *rest):
+        return (ids[:length],) + rest if rest else ids[:length]
+
+    dataset = dataset.map(encode, num_parallel_calls=tf.data.AUTOTUNE)
+    return dataset.unbatch().map(trim)
+
+
+def _batched(
+    dataset, batch_size, sequence_length, bucket, drop_remainder=False
+):
+    """Pads examples (ids first) into batches, optionally by length."""
+    if not bucket:
+        return dataset.padded_batch(batch_size, drop_remainder=drop_remainder)
+    boundaries = [
+        b for b in DEFAULT_BUCKET_BOUNDARIES if b < sequence_length
+    ] + [sequence_length + 1]
+    return dataset.bucket_by_sequence_length(
+        element_length_func=lambda ids, *rest: tf.shape(ids)[0],
+        bucket_boundaries=boundaries,
+        bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
+        drop_remainder=drop_remainder,
+    )
+
+
+def classification_dataset(
+    texts,
+    tokenizer,
+    labels=None,
+    *,
+    sequence_length=128,
+    batch_size=32,
+    shuffle=False,
+    seed=0,
+    repeat=False,
+    bucket=None,
+):
+    """Batches of encoded texts (and labels) for a BERT classifier.
+
+    Args:
+        texts: a list of str.
+        tokenizer: a `keras_transformer.tokenizers.SubwordTokenizer`.
+        labels: optional list of int class ids, one per text.
+        sequence_length: the longest sequence, [CLS] and [SEP] included;
+            longer texts are truncated.
+        batch_size: examples per batch.
+        shuffle: shuffle the examples (each pass in a new order).
+        seed: the shuffle seed.
+        repeat: repeat forever (for `fit` with `steps_per_epoch`).
+        bucket: group examples of similar length; defaults to `shuffle`.
+            Without it the batches keep the input order.
+
+    Returns:
+        A `tf.data.Dataset` of `(features, labels)` (or `features` alone
+        when `labels` is None), features being the dict of int32 [B, T]
+        `token_ids`, `padding_mask` and `segment_ids`, labels int32 [B].
+
+    Example:
+    >>> from keras_transformer.data.bert import classification_dataset
+    >>> dataset = classification_dataset(["a text"], tokenizer, [0],
+    ...                                  batch_size=8)  # doctest: +SKIP
+    """
+    _check_sequence_length(sequence_length)
+    _check_positive_int("batch_size", batch_size)
+    texts = list(texts)
+    if labels is not None:
+        labels = list(labels)
+        if len(labels) != len(texts):
+            raise ValueError(
+                "`labels` must have one label per text "
+                f"({len(texts)} texts). Received: {len(labels)} labels"
+            )
+    if not texts:
+        raise ValueError("`texts` is empty. Received: texts=[]")
+    bucket = shuffle if bucket is None else bucket
+    dataset = _encoded_examples(texts, tokenizer, sequence_length, labels)
+    if shuffle:
+        dataset = dataset.shuffle(
+            min(len(texts), 20_000), seed=seed, reshuffle_each_iteration=True
+        )
+    if repeat:
+        dataset = dataset.repeat()
+    dataset = _batched(dataset, batch_size, sequence_length, bucket)
+    if labels is None:
+        dataset = dataset.map(_features)
+    else:
+        dataset = dataset.map(lambda ids, y: (_features(ids), y))
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def default_max_predictions(sequence_length, mask_rate=0.15):
+    """The number of MLM prediction slots per row: `mask_rate` x length,
+    with headroom so that the cap rarely binds."""
+    return max(1, int(round(1.25 * mask_rate * sequence_length)) + 1)
+
+
+def mask_tokens(
+    token_ids,
+    seed,
+    *,
+    mask_token_id,
+    vocabulary_size,
+    mask_rate=0.15,
+    max_predictions=20,
+    unselectable_ids=(0, 2, 3),
+    random_token_min_id=4,
+    mask_token_rate=0.8,
+    random_token_rate=0.1,
+):
+    """Chooses and corrupts tokens for masked-LM training (BERT's recipe).
+
+    Each selectable token (not padding, [CLS], [SEP] or another id in
+    `unselectable_ids`) is selected with probability `mask_rate`, at most
+    `max_predictions` per row. A selected token is replaced by
+    `mask_token_id` with probability `mask_token_rate`, by a random id in
+    `[random_token_min_id, vocabulary_size)` with probability
+    `random_token_rate`, and otherwise kept.
+
+    Args:
+        token_ids: int [B, T], padded with 0.
+        seed: int32 [2] seed of the stateless random ops.
+        mask_token_id: the [MASK] id.
+        vocabulary_size: V, the exclusive upper bound of random ids.
+        mask_rate: the selection probability (0.15 in BERT).
+        max_predictions: P, the prediction slots per row.
+        unselectable_ids: ids never selected.
+        random_token_min_id: the smallest random replacement id (ids below
+            are special tokens).
+        mask_token_rate: share of selected tokens replaced by [MASK].
+        random_token_rate: share replaced by a random token.
+
+    Returns:
+        A tuple `(masked_ids, mask_positions, mask_ids, mask_weights)`:
+        the corrupted ids int32 [B, T], the selected positions int32 [B, P],
+        the original ids there int32 [B, P] (0 in unused slots) and float32
+        [B, P] weights (1 for a used slot).
+
+    Example:
+    >>> ids = tf.constant([[2, 10, 11, 12, 3, 0]])
+    >>> masked, positions, labels, weights = mask_tokens(
+    ...     ids, tf.constant([1, 2]), mask_token_id=4, vocabulary_size=50)
+    """
+    if not 0.0 < mask_rate <= 1.0:
+        raise ValueError(
+            f"`mask_rate` must be in (0, 1]. Received: mask_rate={mask_rate}"
+        )
+    if mask_token_rate < 0 or random_token_rate < 0 or (
+        mask_token_rate + random_token_rate > 1.0
+    ):
+        raise ValueError(
+            "`mask_token_rate` and `random_token_rate` must be "
+            "non-negative and sum to at most 1. Received: "
+            f"mask_token_rate={mask_token_rate}, "
+            f"random_token_rate={random_token_rate}"
+        )
+    _check_positive_int("max_predictions", max_predictions)
+    token_ids = tf.cast(token_ids, tf.int32)
+    seeds = tf.random.experimental.stateless_split(
+        tf.cast(seed, tf.int64), num=3
+    )
+    shape = tf.shape(token_ids)
+    batch, length = shape[0], shape[1]
+
+    selectable = tf.ones_like(token_ids, dtype=tf.bool)
+    for special in unselectable_ids:
+        selectable &= tf.not_equal(token_ids, special)
+    draw = tf.random.stateless_uniform(shape, seeds[0])  # [B, T]
+    selected = selectable & (draw < mask_rate)
+    # Keep at most P selected positions per row (a uniform choice among
+    # them, since the draws are i.i.d.): scores of selected tokens are > 0.
+    score = tf.where(selected, 1.0 - draw, -1.0)
+    k = tf.minimum(length, max_predictions)
+    values, positions = tf.math.top_k(score, k=k)  # [B, k]
+    used = values > 0.0
+    pad = tf.reshape(tf.stack([0, 0, 0, max_predictions - k]), [2, 2])
+    used = tf.pad(used, pad)  # [B, P]
+    positions = tf.pad(positions, pad) * tf.cast(used, tf.int32)
+    # Ascending positions in the used slots, unused slots last.
+    order = tf.argsort(
+        tf.where(used, positions, length + max_predictions), axis=1
+    )
+    positions = tf.gather(positions, order, batch_dims=1)
+    used = tf.gather(used, order, batch_dims=1)
+    original = tf.gather(token_ids, positions, batch_dims=1)  # [B, P]
+    mask_ids = original * tf.cast(used, tf.int32)
+
+    choice = tf.random.stateless_uniform(
+        tf.shape(positions), seeds[1]
+    )  # [B, P]
+    random_ids = tf.random.stateless_uniform(
+        tf.shape(positions),
+        seeds[2],
+        minval=random_token_min_id,
+        maxval=vocabulary_size,
+        dtype=tf.int32,
+    )
+    replacement = tf.where(
+        choice < mask_token_rate,
+        tf.fill(tf.shape(positions), tf.constant(mask_token_id, tf.int32)),
+        tf.where(
+            choice < mask_token_rate + random_token_rate,
+            random_ids,
+            original,
+        ),
+    )
+    rows = tf.broadcast_to(
+        tf.range(batch)[:, None], tf.shape(positions)
+    )  # [B, P]
+    index = tf.stack([rows, positions], axis=-1)  # [B, P, 2]
+    masked = tf.tensor_scatter_nd_update(
+        token_ids,
+        tf.boolean_mask(index, used),
+        tf.boolean_mask(replacement, used),
+    )
+    return masked, positions, mask_ids, tf.cast(used, tf.float32)
+
+
+def masked_lm_dataset(
+    texts,
+    tokenizer,
+    *,
+    sequence_length=128,
+    batch_size=32,
+    mask_rate=0.15,
+    max_predictions=None,
+    shuffle=False,
+    seed=0,
+    repeat=False,
+    bucket=None,
+):
+    """Batches for masked-LM pretraining, masked in the pipeline.
+
+    Every text (a line, e.g. a verse) is one example. Masking follows
+    `mask_tokens` with a per-batch seed derived from `seed`, so a fixed seed
+    gives the same batches; with `repeat`, every pass gets new masks.
+
+    Args:
+        texts: a list of str.
+        tokenizer: a `SubwordTokenizer` whose vocabulary holds `[MASK]`
+            (train it with `user_defined_symbols=USER_SYMBOLS`).
+        sequence_length: the longest sequence, [CLS] and [SEP] included.
+        batch_size: examples per batch.
+        mask_rate: share of tokens to predict (0.15 in BERT).
+        max_predictions: prediction slots per row; defaults to
+            `default_max_predictions(sequence_length, mask_rate)`.
+        shuffle: shuffle the examples.
+        seed: seed of the shuffle and of the masks.
+        repeat: repeat forever.
+        bucket: group examples of similar length; defaults to `shuffle`.
+
+    Returns:
+        A `tf.data.Dataset` of `(features, mask_ids, mask_weights)`:
+        features holds `token_ids`, `padding_mask`, `segment_ids` [B, T] and
+        `mask_positions` [B, P]; `mask_ids` int32 [B, P] are the original
+        ids to predict and `mask_weights` float32 [B, P] mark used slots.
+
+    Example:
+    >>> dataset = masked_lm_dataset(lines, tokenizer,
+    ...                             batch_size=64)  # doctest: +SKIP
+    """
+    _check_sequence_length(sequence_length)
+    _check_positive_int("batch_size", batch_size)
+    texts = list(texts)
+    if not texts:
+        raise ValueError("`texts` is empty. Received: texts=[]")
+    try:
+        mask_token_id = tokenizer.token_to_id(MASK_TOKEN)
+    except ValueError:
+        raise ValueError(
+            f"The tokenizer has no {MASK_TOKEN} token; train it with "
+            f"user_defined_symbols={USER_SYMBOLS}. Received: tokenizer "
+            f"with {tokenizer.vocabulary_size} pieces"
+        ) from None
+    if max_predictions is None:
+        max_predictions = default_max_predictions(sequence_length, mask_rate)
+    special_ids = [
+        tokenizer.token_to_id(t)
+        for t in tokenizer.get_vocabulary()
+        if t.startswith("<") and t.endswith(">") or t in USER_SYMBOLS
+    ]
+    bucket = shuffle if bucket is None else bucket
+    dataset = _encoded_examples(texts, tokenizer, sequence_length)
+    if shuffle:
+        dataset = dataset.shuffle(
+            min(len(texts), 20_000), seed=seed, reshuffle_each_iteration=True
+        )
+    if repeat:
+        dataset = dataset.repeat()
+    dataset = _batched(dataset, batch_size, sequence_length, bucket)
+
+    def mask(index, ids):
+        masked, positions, mask_ids, weights = mask_tokens(
+            ids,
+            tf.stack([tf.cast(seed, tf.int64), index]),
+            mask_token_id=mask_token_id,
+            vocabulary_size=tokenizer.vocabulary_size,
+            mask_rate=mask_rate,
+            max_predictions=max_predictions,
+            unselectable_ids=(0, tokenizer.start_id, tokenizer.end_id),
+            random_token_min_id=max(special_ids) + 1,
+        )
+        features = _features(ids)
+        features["token_ids"] = masked
+        features["mask_positions"] = positions
+        return features, mask_ids, weights
+
+    dataset = dataset.enumerate().map(
+        mask, num_parallel_calls=tf.data.AUTOTUNE
+    )
+    return dataset.prefetch(tf.data.AUTOTUNE)
