@@ -24,6 +24,24 @@ def masked_token_nll(y_true, y_pred, label_smoothing, from_logits):
     return nll
 
 
+def _global_token_count(count):
+    """Sums a per-replica token count over all `tf.distribute` replicas.
+
+    Each replica then returns `its loss sum / global token count`; Keras sums
+    the replicas' gradients, so training under a strategy follows the same
+    per-token mean as one device with the same global batch, however the
+    padding falls across replicas. Without a strategy this is the identity.
+    """
+    if keras.backend.backend() != "tensorflow":
+        return count
+    import tensorflow as tf
+
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return count
+    return context.all_reduce(tf.distribute.ReduceOp.SUM, count)
+
+
 @keras.saving.register_keras_serializable(package="keras_transformer")
 class MaskedSparseCategoricalCrossentropy(keras.losses.Loss):
     """Sparse cross-entropy averaged over real (non-padding) tokens only.
@@ -103,7 +121,7 @@ class MaskedSparseCategoricalCrossentropy(keras.losses.Loss):
                 sample_weight = ops.expand_dims(sample_weight, -1)
             weights = weights * sample_weight
         total = ops.sum(nll * weights)
-        count = ops.sum(weights)
+        count = _global_token_count(ops.sum(weights))
         return total / ops.maximum(count, 1e-9)
 
     def get_config(self):

@@ -89,6 +89,62 @@ def distribution_strategy(name="auto", tpu=None):
     return tf.distribute.TPUStrategy(resolver)
 
 
+def fit(model, x, strategy=None, **kwargs):
+    """Runs `model.fit` under a distribution strategy.
+
+    Works around two Keras 3 problems with `MultiWorkerMirroredStrategy`
+    (keras-team/keras#20585): the eager symbolic build reduces the first
+    data batch across workers and fails on integer inputs, so the model takes
+    its strategy from the enclosing scope instead (the build then happens in
+    the traced train step, which distributes as usual); and the logs are
+    read from the local replica, because Keras's cross-worker mean of them
+    fails on scalars (metric states are aggregated across workers anyway).
+
+    Args:
+        model: a compiled `keras.Model` created under `strategy.scope()`.
+        x: the training data (a `tf.data.Dataset`).
+        strategy: the strategy; defaults to the model's.
+        **kwargs: more `model.fit` arguments.
+
+    Returns:
+        The `History` returned by `model.fit`.
+    """
+    import tensorflow as tf
+
+    strategy = strategy or model.distribute_strategy
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        with strategy.scope():
+            return model.fit(x, **kwargs)
+    model._distribute_strategy = None
+    with strategy.scope(), _scalar_safe_multi_worker_reduce():
+        return model.fit(x, **kwargs)
+
+
+@contextlib.contextmanager
+def _scalar_safe_multi_worker_reduce():
+    """Patches Keras's per-replica reduction for scalar multi-worker logs.
+
+    Keras 3.15 reduces every log of a multi-worker train step with
+    `strategy.reduce("MEAN", value, axis=0)`, which fails on scalars. Logs
+    are metric results whose states are already aggregated across workers,
+    so the local value is the global one; take it. Restored on exit.
+    """
+    from keras.src.backend.tensorflow import trainer as tf_trainer
+
+    original = tf_trainer.reduce_per_replica
+
+    def reduce_per_replica(values, strategy, reduction):
+        if reduction == "auto":
+            reduction = "first"
+        return original(values, strategy, reduction)
+
+    tf_trainer.reduce_per_replica = reduce_per_replica
+    try:
+        yield
+    finally:
+        tf_trainer.reduce_per_replica = original
+
+
 def _tf_config_workers():
     try:
         config = json.loads(os.environ.get("TF_CONFIG", "{}"))
