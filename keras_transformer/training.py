@@ -145,6 +145,64 @@ def _scalar_safe_multi_worker_reduce():
         tf_trainer.reduce_per_replica = original
 
 
+PRECISIONS = {
+    "none": "float32",
+    "float32": "float32",
+    "bfloat16": "mixed_bfloat16",
+    "float16": "mixed_float16",
+}
+
+
+def set_mixed_precision(precision):
+    """Sets the global Keras dtype policy from a `--mixed-precision` value.
+
+    Layers keep float32 weights and compute in the half dtype; the library's
+    attention softmax, layer norms, logits and losses stay in float32. Under
+    "float16", `model.compile` wraps the optimizer in a
+    `keras.optimizers.LossScaleOptimizer` (dynamic loss scaling).
+
+    Args:
+        precision: "none"/"float32", "bfloat16" or "float16".
+
+    Returns:
+        The policy name that was set.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(
+            f"`mixed_precision` must be one of {sorted(PRECISIONS)}. "
+            f"Received: mixed_precision={precision!r}"
+        )
+    policy = PRECISIONS[precision]
+    keras.config.set_dtype_policy(policy)
+    return policy
+
+
+def add_scale_arguments(parser):
+    """Adds --strategy, --tpu and --mixed-precision to a `train` parser."""
+    parser.add_argument(
+        "--strategy",
+        default="auto",
+        choices=("auto", "default", "mirrored", "multi_worker", "tpu"),
+        help="tf.distribute strategy (auto: TPU if TPU_NAME, multi-worker "
+        "if TF_CONFIG names several workers, mirrored on 2+ GPUs)",
+    )
+    parser.add_argument("--tpu", default=None, help="TPU name or address")
+    parser.add_argument(
+        "--mixed-precision",
+        default="none",
+        choices=("none", "bfloat16", "float16"),
+        help="compute dtype of the layers (weights stay float32)",
+    )
+
+
+def strategy_from_args(args):
+    """Applies `--mixed-precision` and returns the `--strategy` strategy."""
+    set_mixed_precision(getattr(args, "mixed_precision", "none") or "none")
+    return distribution_strategy(
+        getattr(args, "strategy", "auto") or "auto", getattr(args, "tpu", None)
+    )
+
+
 def _tf_config_workers():
     try:
         config = json.loads(os.environ.get("TF_CONFIG", "{}"))
