@@ -6,7 +6,9 @@ import platform
 import statistics
 import time
 
-RESULTS_DIR = os.path.join(os.path.dirname(__file__), "results")
+RESULTS_DIR = os.environ.get(
+    "KT_BENCHMARK_RESULTS", os.path.join(os.path.dirname(__file__), "results")
+)
 
 
 def measure_matmul_peak(size=1024, repeats=20):
