@@ -294,6 +294,136 @@ class AtomicBestCheckpoint(keras.callbacks.Callback):
             logger.info("Saved %s (%s=%.4f)", self.path, self.monitor, value)
 
 
+def attention_maps(model, inputs, block_names=None):
+    """Attention probabilities of a model's Transformer blocks for `inputs`.
+
+    Works for functional models built from `TransformerEncoder` and
+    `TransformerDecoder` blocks: each block's input is recomputed with a
+    sub-model and its self-attention is re-run with
+    `return_attention_scores=True` (with the causal mask for decoder blocks
+    and the Keras padding mask carried by the block input).
+
+    Args:
+        model: a functional `keras.Model`.
+        inputs: one batch of inputs for `model`.
+        block_names: names of the blocks; defaults to every encoder and
+            decoder block.
+
+    Returns:
+        A dict `{block name: numpy array [B, N, T, T]}`.
+    """
+    from keras_transformer.layers import TransformerDecoder, TransformerEncoder
+
+    blocks = [
+        layer
+        for layer in model.layers
+        if isinstance(layer, (TransformerEncoder, TransformerDecoder))
+        and (block_names is None or layer.name in block_names)
+    ]
+    if not blocks:
+        raise ValueError(
+            "The model has no TransformerEncoder/TransformerDecoder blocks "
+            f"to draw. Received: block_names={block_names}"
+        )
+    probe = keras.Model(model.inputs, [_block_input(block) for block in blocks])
+    block_inputs = probe(inputs, training=False)
+    if not isinstance(block_inputs, (list, tuple)):
+        block_inputs = [block_inputs]
+    maps = {}
+    for block, x in zip(blocks, block_inputs):
+        if block.normalize_first:
+            norm_name = (
+                "self_attention_norm"
+                if isinstance(block, TransformerDecoder)
+                else "attention_norm"
+            )
+            x = getattr(block, norm_name)(x)
+        causal = isinstance(block, TransformerDecoder)
+        _, scores = block.self_attention(
+            x, use_causal_mask=causal, return_attention_scores=True
+        )
+        maps[block.name] = keras.ops.convert_to_numpy(
+            keras.ops.cast(scores, "float32")
+        )
+    return maps
+
+
+def _block_input(block):
+    # The block's first call in the functional graph; its main input.
+    block_input = block.input
+    if isinstance(block_input, (list, tuple)):
+        block_input = block_input[0]
+    return block_input
+
+
+class AttentionMapLogger(keras.callbacks.Callback):
+    """Writes attention maps of a fixed example as TensorBoard images.
+
+    At the end of every epoch, for each Transformer block, the heads'
+    attention probabilities for the first example of `inputs` are drawn
+    side by side (matplotlib) and written with `tf.summary.image` under
+    `attention/<block name>`.
+
+    Args:
+        log_dir: the TensorBoard directory (e.g. `OUTPUT/logs/attention`).
+        inputs: one batch of model inputs; the first example is drawn.
+        tokens: optional list of token strings for the axis labels.
+        block_names: optional names of the blocks to draw.
+    """
+
+    def __init__(self, log_dir, inputs, tokens=None, block_names=None):
+        super().__init__()
+        self.log_dir = log_dir
+        self.inputs = inputs
+        self.tokens = tokens
+        self.block_names = block_names
+        self._writer = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        import tensorflow as tf
+
+        if self._writer is None:
+            self._writer = tf.summary.create_file_writer(self.log_dir)
+        maps = attention_maps(self.model, self.inputs, self.block_names)
+        with self._writer.as_default():
+            for name, scores in maps.items():
+                image = render_attention_png(scores[0], self.tokens, name)
+                tf.summary.image(
+                    f"attention/{name}",
+                    tf.image.decode_png(image)[None],
+                    step=epoch,
+                )
+        self._writer.flush()
+
+
+def render_attention_png(scores, tokens=None, title=""):
+    """Draws [N, T, S] attention probabilities as one PNG (bytes)."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    heads = scores.shape[0]
+    fig, axes = plt.subplots(1, heads, figsize=(3 * heads, 3.2), squeeze=False)
+    for head, ax in enumerate(axes[0]):
+        ax.imshow(scores[head], vmin=0.0, vmax=1.0, cmap="viridis")
+        ax.set_title(f"{title} head {head}", fontsize=8)
+        if tokens is not None:
+            n = min(len(tokens), scores.shape[-1])
+            ax.set_xticks(range(n), tokens[:n], rotation=90, fontsize=6)
+            ax.set_yticks(range(n), tokens[:n], fontsize=6)
+        else:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=80)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
 def standard_callbacks(
     output_dir,
     max_minutes=None,

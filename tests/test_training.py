@@ -1,0 +1,106 @@
+import glob
+import os
+
+import keras
+import numpy as np
+import pytest
+
+from keras_transformer import layers, training
+
+
+def _model():
+    ids = keras.Input((6,), dtype="int32", name="token_ids")
+    x = layers.TokenAndPositionEmbedding(30, 6, 16)(ids)
+    x = layers.TransformerEncoder(32, 2, name="enc0")(x)
+    x = layers.TransformerDecoder(32, 2, normalize_first=True, name="dec0")(x)
+    return keras.Model(ids, keras.layers.Dense(30)(x))
+
+
+def test_attention_maps_respect_masks():
+    maps = training.attention_maps(_model(), np.array([[3, 4, 5, 6, 0, 0]]))
+    assert set(maps) == {"enc0", "dec0"}
+    for scores in maps.values():
+        assert scores.shape == (1, 2, 6, 6)
+        np.testing.assert_allclose(scores.sum(-1), 1.0, atol=1e-5)
+        np.testing.assert_allclose(scores[..., 4:], 0.0, atol=1e-7)
+    np.testing.assert_allclose(np.triu(maps["dec0"][0, 0], 1), 0.0, atol=1e-7)
+    with pytest.raises(ValueError, match="block_names"):
+        training.attention_maps(_model(), np.ones((1, 6)), ["missing"])
+
+
+def test_fit_callbacks_write_logs_checkpoint_and_images(tmp_path):
+    model = _model()
+    model.compile(
+        keras.optimizers.Adam(1e-3),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    x = np.random.RandomState(0).randint(1, 30, (16, 6)).astype("int32")
+    callbacks = training.standard_callbacks(
+        str(tmp_path),
+        extra=[
+            training.AttentionMapLogger(
+                str(tmp_path / "logs" / "attention"), x[:1], list("abcdef")
+            )
+        ],
+    )
+    history = model.fit(
+        x, x, validation_data=(x, x), epochs=2, verbose=0, callbacks=callbacks
+    )
+    assert "learning_rate" in history.history
+    reloaded = keras.saving.load_model(str(tmp_path / training.MODEL_FILE))
+    assert reloaded.count_params() == model.count_params()
+    assert glob.glob(str(tmp_path / "logs" / "attention" / "events.*"))
+    assert glob.glob(str(tmp_path / "logs" / "train" / "events.*"))
+    assert not glob.glob(str(tmp_path / ".tmp-*"))
+
+
+def test_time_budget_stops_training():
+    model = _model()
+    model.compile("sgd", "mse")
+    budget = training.TimeBudget(max_minutes=1e-6)
+    x = np.ones((64, 6), "int32")
+    history = model.fit(
+        x,
+        np.zeros((64, 6, 30)),
+        batch_size=8,
+        epochs=5,
+        verbose=0,
+        callbacks=[budget],
+    )
+    assert budget.stopped_early
+    assert len(history.history["loss"]) == 1
+    with pytest.raises(ValueError, match="max_minutes=0"):
+        training.TimeBudget(0)
+
+
+def test_atomic_directory_keeps_old_contents_on_failure(tmp_path):
+    target = tmp_path / "model"
+    with training.atomic_directory(str(target)) as tmp:
+        open(os.path.join(tmp, "a.txt"), "w").write("first")
+    with pytest.raises(RuntimeError):
+        with training.atomic_directory(str(target), overwrite=True) as tmp:
+            open(os.path.join(tmp, "a.txt"), "w").write("second")
+            raise RuntimeError("killed halfway")
+    assert (target / "a.txt").read_text() == "first"
+    assert sorted(os.listdir(tmp_path)) == ["model"]
+    with pytest.raises(FileExistsError, match="already exists"):
+        with training.atomic_directory(str(target)):
+            pass
+
+
+def test_metadata_errors_name_the_problem(tmp_path):
+    with pytest.raises(training.ModelDirectoryError, match="not found"):
+        training.read_metadata(str(tmp_path / "nope"))
+    with pytest.raises(training.ModelDirectoryError, match="metadata.json"):
+        training.read_metadata(str(tmp_path))
+    training.write_metadata(str(tmp_path), "gpt", preset="tiny")
+    assert training.read_metadata(str(tmp_path), "gpt")["preset"] == "tiny"
+    with pytest.raises(training.ModelDirectoryError, match="'gpt' model"):
+        training.read_metadata(str(tmp_path), ("translation",))
+
+
+def test_mixed_precision_setting():
+    assert training.set_mixed_precision("bfloat16") == "mixed_bfloat16"
+    assert keras.config.dtype_policy().name == "mixed_bfloat16"
+    with pytest.raises(ValueError, match="mixed_precision='float8'"):
+        training.set_mixed_precision("float8")
