@@ -430,6 +430,7 @@ def standard_callbacks(
     monitor="val_loss",
     mode="min",
     extra=(),
+    backup_every_steps=None,
 ):
     """The callbacks every `train` command uses.
 
@@ -440,6 +441,9 @@ def standard_callbacks(
         mode: "min" or "max" for `monitor`.
         extra: more callbacks, run before TensorBoard (so their logs are
             written).
+        backup_every_steps: also back up every N batches (default: at the
+            end of every epoch only). A restarted run continues from the
+            last backup: weights, optimizer state and step count.
 
     Returns:
         A list: TimeBudget, BackupAndRestore, LearningRateLogger, *extra,
@@ -448,7 +452,9 @@ def standard_callbacks(
     return [
         TimeBudget(max_minutes),
         keras.callbacks.BackupAndRestore(
-            os.path.join(output_dir, "backup"), delete_checkpoint=False
+            os.path.join(output_dir, "backup"),
+            save_freq=backup_every_steps or "epoch",
+            delete_checkpoint=False,
         ),
         LearningRateLogger(),
         *extra,
