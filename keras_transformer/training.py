@@ -279,6 +279,19 @@ class AtomicBestCheckpoint(keras.callbacks.Callback):
         self.mode = mode
         self.best = None
 
+    @property
+    def _record_path(self):
+        return self.path + ".best.json"
+
+    def on_train_begin(self, logs=None):
+        # A resumed run must not overwrite a better model saved before the
+        # interruption: the best value so far is kept beside the model.
+        if self.best is None and os.path.exists(self._record_path):
+            with open(self._record_path, encoding="utf-8") as f:
+                record = json.load(f)
+            if record.get("monitor") == self.monitor:
+                self.best = float(record["best"])
+
     def on_epoch_end(self, epoch, logs=None):
         value = (logs or {}).get(self.monitor)
         if value is None:
@@ -291,6 +304,10 @@ class AtomicBestCheckpoint(keras.callbacks.Callback):
         if better:
             self.best = float(value)
             atomic_save_model(self.model, self.path)
+            write_json_atomic(
+                self._record_path,
+                {"monitor": self.monitor, "best": self.best, "epoch": epoch},
+            )
             logger.info("Saved %s (%s=%.4f)", self.path, self.monitor, value)
 
 

@@ -104,3 +104,21 @@ def test_mixed_precision_setting():
     assert keras.config.dtype_policy().name == "mixed_bfloat16"
     with pytest.raises(ValueError, match="mixed_precision='float8'"):
         training.set_mixed_precision("float8")
+
+
+def test_best_checkpoint_survives_a_resume(tmp_path):
+    path = str(tmp_path / "model.keras")
+    model = _model()
+    first = training.AtomicBestCheckpoint(path)
+    first.set_model(model)
+    first.on_train_begin()
+    first.on_epoch_end(0, {"val_loss": 1.0})
+    saved = os.path.getmtime(path)
+    resumed = training.AtomicBestCheckpoint(path)  # a new process
+    resumed.set_model(model)
+    resumed.on_train_begin()
+    resumed.on_epoch_end(1, {"val_loss": 2.0})  # worse: keep the old file
+    assert os.path.getmtime(path) == saved
+    assert resumed.best == 1.0
+    resumed.on_epoch_end(2, {"val_loss": 0.5})
+    assert resumed.best == 0.5

@@ -45,9 +45,7 @@ def _wrap(ids, tokenizer, sequence_length):
         end = tf.fill([rows, 1], tf.constant(tokenizer.end_id, tf.int32))
         return tf.concat([start, ids, end], axis=1)
     ids = ids[: sequence_length - 2]
-    return tf.concat(
-        [[tokenizer.start_id], ids, [tokenizer.end_id]], axis=0
-    )
+    return tf.concat([[tokenizer.start_id], ids, [tokenizer.end_id]], axis=0)
 
 
 def _features(token_ids):
@@ -109,11 +107,26 @@ def _encoded_examples(texts, tokenizer, sequence_length, labels=None):
 
 
 def _batched(
-    dataset, batch_size, sequence_length, bucket, drop_remainder=False
+    dataset,
+    batch_size,
+    sequence_length,
+    bucket,
+    drop_remainder=False,
+    num_examples=None,
 ):
     """Pads examples (ids first) into batches, optionally by length."""
     if not bucket:
-        return dataset.padded_batch(batch_size, drop_remainder=drop_remainder)
+        dataset = dataset.padded_batch(
+            batch_size, drop_remainder=drop_remainder
+        )
+        if num_examples is not None:
+            # A known length lets Keras size its progress bar and stops it
+            # warning that the data "ran out" at the end of evaluation.
+            batches = -(-num_examples // batch_size)
+            dataset = dataset.apply(
+                tf.data.experimental.assert_cardinality(batches)
+            )
+        return dataset
     boundaries = [
         b for b in DEFAULT_BUCKET_BOUNDARIES if b < sequence_length
     ] + [sequence_length + 1]
@@ -182,7 +195,13 @@ def classification_dataset(
         )
     if repeat:
         dataset = dataset.repeat()
-    dataset = _batched(dataset, batch_size, sequence_length, bucket)
+    dataset = _batched(
+        dataset,
+        batch_size,
+        sequence_length,
+        bucket,
+        num_examples=None if repeat else len(texts),
+    )
     if labels is None:
         dataset = dataset.map(_features)
     else:
@@ -191,9 +210,22 @@ def classification_dataset(
 
 
 def default_max_predictions(sequence_length, mask_rate=0.15):
-    """The number of MLM prediction slots per row: `mask_rate` x length,
-    with headroom so that the cap rarely binds."""
-    return max(1, int(round(1.25 * mask_rate * sequence_length)) + 1)
+    """MLM prediction slots for rows of `sequence_length` tokens.
+
+    `mask_rate` x length with headroom, so that the cap rarely binds (for
+    32 tokens and 15%: 10 slots, exceeded by about 0.3% of full rows).
+
+    Args:
+        sequence_length: int or int32 scalar tensor, the batch width T.
+        mask_rate: the selection probability.
+
+    Returns:
+        The slot count P, of the type of `sequence_length`.
+    """
+    if isinstance(sequence_length, int):
+        return int(-(-1.5 * mask_rate * sequence_length // 1)) + 2
+    width = tf.cast(sequence_length, tf.float32)
+    return tf.cast(tf.math.ceil(1.5 * mask_rate * width), tf.int32) + 2
 
 
 def mask_tokens(
@@ -224,7 +256,8 @@ def mask_tokens(
         mask_token_id: the [MASK] id.
         vocabulary_size: V, the exclusive upper bound of random ids.
         mask_rate: the selection probability (0.15 in BERT).
-        max_predictions: P, the prediction slots per row.
+        max_predictions: P, the prediction slots per row (an int or an
+            int32 scalar tensor).
         unselectable_ids: ids never selected.
         random_token_min_id: the smallest random replacement id (ids below
             are special tokens).
@@ -246,8 +279,10 @@ def mask_tokens(
         raise ValueError(
             f"`mask_rate` must be in (0, 1]. Received: mask_rate={mask_rate}"
         )
-    if mask_token_rate < 0 or random_token_rate < 0 or (
-        mask_token_rate + random_token_rate > 1.0
+    if (
+        mask_token_rate < 0
+        or random_token_rate < 0
+        or (mask_token_rate + random_token_rate > 1.0)
     ):
         raise ValueError(
             "`mask_token_rate` and `random_token_rate` must be "
@@ -255,7 +290,8 @@ def mask_tokens(
             f"mask_token_rate={mask_token_rate}, "
             f"random_token_rate={random_token_rate}"
         )
-    _check_positive_int("max_predictions", max_predictions)
+    if isinstance(max_predictions, (int, float)):
+        _check_positive_int("max_predictions", max_predictions)
     token_ids = tf.cast(token_ids, tf.int32)
     seeds = tf.random.experimental.stateless_split(
         tf.cast(seed, tf.int64), num=3
@@ -343,8 +379,9 @@ def masked_lm_dataset(
         sequence_length: the longest sequence, [CLS] and [SEP] included.
         batch_size: examples per batch.
         mask_rate: share of tokens to predict (0.15 in BERT).
-        max_predictions: prediction slots per row; defaults to
-            `default_max_predictions(sequence_length, mask_rate)`.
+        max_predictions: prediction slots per row; by default each batch
+            gets `default_max_predictions(T, mask_rate)` for its width T,
+            so short batches do not pay for unused slots in the MLM head.
         shuffle: shuffle the examples.
         seed: seed of the shuffle and of the masks.
         repeat: repeat forever.
@@ -373,8 +410,6 @@ def masked_lm_dataset(
             f"user_defined_symbols={USER_SYMBOLS}. Received: tokenizer "
             f"with {tokenizer.vocabulary_size} pieces"
         ) from None
-    if max_predictions is None:
-        max_predictions = default_max_predictions(sequence_length, mask_rate)
     special_ids = [
         tokenizer.token_to_id(t)
         for t in tokenizer.get_vocabulary()
@@ -388,7 +423,13 @@ def masked_lm_dataset(
         )
     if repeat:
         dataset = dataset.repeat()
-    dataset = _batched(dataset, batch_size, sequence_length, bucket)
+    dataset = _batched(
+        dataset,
+        batch_size,
+        sequence_length,
+        bucket,
+        num_examples=None if repeat else len(texts),
+    )
 
     def mask(index, ids):
         masked, positions, mask_ids, weights = mask_tokens(
@@ -397,7 +438,11 @@ def masked_lm_dataset(
             mask_token_id=mask_token_id,
             vocabulary_size=tokenizer.vocabulary_size,
             mask_rate=mask_rate,
-            max_predictions=max_predictions,
+            max_predictions=(
+                default_max_predictions(tf.shape(ids)[1], mask_rate)
+                if max_predictions is None
+                else max_predictions
+            ),
             unselectable_ids=(0, tokenizer.start_id, tokenizer.end_id),
             random_token_min_id=max(special_ids) + 1,
         )
@@ -406,7 +451,5 @@ def masked_lm_dataset(
         features["mask_positions"] = positions
         return features, mask_ids, weights
 
-    dataset = dataset.enumerate().map(
-        mask, num_parallel_calls=tf.data.AUTOTUNE
-    )
+    dataset = dataset.enumerate().map(mask, num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.prefetch(tf.data.AUTOTUNE)

@@ -67,7 +67,7 @@ def pack_windows(token_id_lists, sequence_length, pad_last=True):
     if stream.size < 2:
         raise ValueError(
             "The text is too short to make a training window (fewer than 2 "
-            f"tokens). Received: {stream.size} tokens"
+            f"tokens). Received: num_tokens={stream.size}"
         )
     step = sequence_length
     count = (stream.size - 1) // step

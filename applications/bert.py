@@ -1,0 +1,378 @@
+"""BERT-style encoder: backbone, masked-LM pretraining model and classifier.
+
+All three functions return functional `keras.Model`s built from the same
+named layers, so weights move between them by layer name: pretrain with
+`bert_masked_lm`, then start `bert_classifier` from the pretrained encoder
+with `load_backbone_weights`.
+
+The models are "flat": `bert_masked_lm` and `bert_classifier` extend the
+backbone's graph instead of nesting the backbone as one layer. This keeps the
+tied MLM output projection (which reuses the token embedding layer) a single
+variable after a `.keras` save and reload.
+"""
+
+import keras
+from keras import ops
+
+from keras_transformer.layers import (
+    TokenAndPositionEmbedding,
+    TransformerEncoder,
+)
+
+BACKBONE_INPUTS = ("token_ids", "padding_mask", "segment_ids")
+EMBEDDING_LAYER = "token_and_position_embedding"
+
+
+def _check_positive_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(
+            f"`{name}` must be a positive int. Received: {name}={value!r}"
+        )
+
+
+def _initializer():
+    # BERT initializes every weight matrix from N(0, 0.02), truncated.
+    return keras.initializers.TruncatedNormal(stddev=0.02)
+
+
+def bert_backbone(
+    vocabulary_size,
+    num_layers,
+    hidden_dim,
+    num_heads,
+    intermediate_dim,
+    max_sequence_length=512,
+    num_segments=2,
+    dropout=0.1,
+    layer_norm_epsilon=1e-12,
+    name="bert_backbone",
+):
+    """A BERT-style Transformer encoder with a pooled first-token output.
+
+    Token, segment and learned position embeddings are summed, normalized
+    and passed through `num_layers` post-LN encoder blocks with GELU
+    feed-forward networks. The pooled output is `tanh(dense(h[:, 0]))`, the
+    hidden state of the first ([CLS]) token.
+
+    Args:
+        vocabulary_size: number of token ids V (id 0 is padding).
+        num_layers: number of encoder blocks.
+        hidden_dim: model size D.
+        num_heads: attention heads; must divide `hidden_dim`.
+        intermediate_dim: feed-forward hidden size.
+        max_sequence_length: the longest input supported (positions).
+        num_segments: number of segment (sentence A/B) ids.
+        dropout: dropout rate of the embeddings and the blocks.
+        layer_norm_epsilon: epsilon of the layer normalizations.
+        name: the model name.
+
+    Returns:
+        A functional `keras.Model` with dict inputs `token_ids` int [B, T],
+        `padding_mask` int or bool [B, T] (1/True for real tokens) and
+        `segment_ids` int [B, T], and dict outputs `sequence_output`
+        [B, T, D] and `pooled_output` [B, D].
+
+    Example:
+    >>> import numpy as np
+    >>> from keras_transformer.applications.bert import bert_backbone
+    >>> backbone = bert_backbone(vocabulary_size=50, num_layers=2,
+    ...     hidden_dim=16, num_heads=2, intermediate_dim=32,
+    ...     max_sequence_length=8)
+    >>> ids = np.array([[2, 9, 7, 3, 0]])
+    >>> outputs = backbone({"token_ids": ids, "padding_mask": ids != 0,
+    ...                     "segment_ids": np.zeros_like(ids)})
+    >>> outputs["sequence_output"].shape, outputs["pooled_output"].shape
+    ((1, 5, 16), (1, 16))
+
+    References:
+        Devlin et al., "BERT: Pre-training of Deep Bidirectional
+        Transformers for Language Understanding", 2019.
+    """
+    for arg, value in (
+        ("vocabulary_size", vocabulary_size),
+        ("num_layers", num_layers),
+        ("hidden_dim", hidden_dim),
+        ("num_heads", num_heads),
+        ("intermediate_dim", intermediate_dim),
+        ("max_sequence_length", max_sequence_length),
+        ("num_segments", num_segments),
+    ):
+        _check_positive_int(arg, value)
+    if hidden_dim % num_heads:
+        raise ValueError(
+            f"`num_heads` must divide `hidden_dim` ({hidden_dim}). "
+            f"Received: num_heads={num_heads}"
+        )
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(
+            f"`dropout` must be in [0, 1). Received: dropout={dropout}"
+        )
+
+    # Inputs.
+    token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
+    padding_mask = keras.Input(
+        shape=(None,), dtype="int32", name="padding_mask"
+    )
+    segment_ids = keras.Input(shape=(None,), dtype="int32", name="segment_ids")
+
+    # Layers.
+    # The explicit `padding_mask` is the only mask: the embedding attaches
+    # none, so a caller's mask is never second-guessed from the ids.
+    embedding = TokenAndPositionEmbedding(
+        vocabulary_size,
+        max_sequence_length,
+        hidden_dim,
+        position="learned",
+        mask_zero=False,
+        embeddings_initializer=_initializer(),
+        name=EMBEDDING_LAYER,
+    )
+    segment_embedding = keras.layers.Embedding(
+        num_segments,
+        hidden_dim,
+        embeddings_initializer=_initializer(),
+        name="segment_embedding",
+    )
+    x = embedding(token_ids)  # [B, T, D]
+    x = keras.layers.Add(name="embeddings_add")(
+        [x, segment_embedding(segment_ids)]
+    )
+    x = keras.layers.LayerNormalization(
+        epsilon=layer_norm_epsilon, name="embeddings_norm"
+    )(x)
+    x = keras.layers.Dropout(dropout, name="embeddings_dropout")(x)
+    mask = ops.cast(padding_mask, "bool")  # [B, T]
+    for i in range(num_layers):
+        x = TransformerEncoder(
+            intermediate_dim,
+            num_heads,
+            dropout=dropout,
+            activation="gelu",
+            layer_norm_epsilon=layer_norm_epsilon,
+            normalize_first=False,
+            kernel_initializer=_initializer(),
+            name=f"transformer_layer_{i}",
+        )(x, padding_mask=mask)
+    first_token = x[:, 0, :]  # [B, T, D] -> [B, D]
+    pooled = keras.layers.Dense(
+        hidden_dim,
+        activation="tanh",
+        kernel_initializer=_initializer(),
+        name="pooled_dense",
+    )(first_token)
+
+    # Outputs.
+    return keras.Model(
+        inputs={
+            "token_ids": token_ids,
+            "padding_mask": padding_mask,
+            "segment_ids": segment_ids,
+        },
+        outputs={"sequence_output": x, "pooled_output": pooled},
+        name=name,
+    )
+
+
+def _as_backbone(backbone_or_kwargs):
+    if isinstance(backbone_or_kwargs, keras.Model):
+        backbone = backbone_or_kwargs
+        if not isinstance(backbone.output, dict) or set(backbone.output) != {
+            "sequence_output",
+            "pooled_output",
+        }:
+            raise ValueError(
+                "`backbone` must be a model made by `bert_backbone`. "
+                f"Received: backbone={backbone.name!r}"
+            )
+        return backbone
+    if isinstance(backbone_or_kwargs, dict):
+        return bert_backbone(**backbone_or_kwargs)
+    raise ValueError(
+        "Expected a `bert_backbone` model or a dict of its keyword "
+        "arguments. Received: backbone_or_kwargs of type "
+        f"{type(backbone_or_kwargs).__name__}"
+    )
+
+
+def bert_masked_lm(backbone_or_kwargs, layer_norm_epsilon=1e-12, name=None):
+    """A BERT encoder with a masked-language-modeling head.
+
+    The hidden states at `mask_positions` go through a dense+GELU layer and
+    a layer normalization, then are projected onto the vocabulary with the
+    token embedding matrix itself (tied weights, no separate output matrix).
+
+    Args:
+        backbone_or_kwargs: a model made by `bert_backbone` (its layers are
+            shared, not copied) or a dict of `bert_backbone` keyword
+            arguments (e.g. a preset).
+        layer_norm_epsilon: epsilon of the head's layer normalization.
+        name: the model name (default "bert_masked_lm").
+
+    Returns:
+        A functional `keras.Model` with the backbone's dict inputs plus
+        `mask_positions` int [B, P] (indices into T), returning MLM logits
+        [B, P, V] (float32).
+
+    Example:
+    >>> import numpy as np
+    >>> from keras_transformer.applications.bert import bert_masked_lm
+    >>> model = bert_masked_lm(dict(vocabulary_size=50, num_layers=2,
+    ...     hidden_dim=16, num_heads=2, intermediate_dim=32,
+    ...     max_sequence_length=8))
+    >>> ids = np.array([[2, 9, 4, 3, 0]])
+    >>> model({"token_ids": ids, "padding_mask": ids != 0,
+    ...        "segment_ids": np.zeros_like(ids),
+    ...        "mask_positions": np.array([[2]])}).shape
+    (1, 1, 50)
+
+    References:
+        Devlin et al., "BERT: Pre-training of Deep Bidirectional
+        Transformers for Language Understanding", 2019, section 3.1.
+    """
+    backbone = _as_backbone(backbone_or_kwargs)
+    hidden_dim = backbone.output["pooled_output"].shape[-1]
+    embedding = backbone.get_layer(EMBEDDING_LAYER)
+
+    # Inputs.
+    inputs = dict(backbone.input)
+    mask_positions = keras.Input(
+        shape=(None,), dtype="int32", name="mask_positions"
+    )
+    inputs["mask_positions"] = mask_positions
+
+    # Layers.
+    sequence = backbone.output["sequence_output"]  # [B, T, D]
+    # [B, P] -> [B, P, 1] indices into T; gathered -> [B, P, D]
+    index = ops.expand_dims(mask_positions, -1)
+    x = ops.take_along_axis(sequence, index, axis=1)
+    x = keras.layers.Dense(
+        hidden_dim,
+        activation="gelu",
+        kernel_initializer=_initializer(),
+        name="mlm_dense",
+    )(x)
+    x = keras.layers.LayerNormalization(
+        epsilon=layer_norm_epsilon, name="mlm_norm"
+    )(x)
+    # [B, P, D] x [V, D] -> [B, P, V], with the token embedding matrix.
+    logits = embedding(x, reverse=True)
+    logits = keras.layers.Activation(
+        "linear", dtype="float32", name="mlm_logits"
+    )(logits)
+
+    # Outputs.
+    return keras.Model(
+        inputs=inputs, outputs=logits, name=name or "bert_masked_lm"
+    )
+
+
+def bert_classifier(backbone_or_kwargs, num_classes, dropout=0.1, name=None):
+    """A sequence classifier on the BERT pooled output.
+
+    Args:
+        backbone_or_kwargs: a model made by `bert_backbone` (its layers are
+            shared) or a dict of `bert_backbone` keyword arguments.
+        num_classes: number of classes C (at least 2).
+        dropout: dropout rate applied to the pooled output.
+        name: the model name (default "bert_classifier").
+
+    Returns:
+        A functional `keras.Model` with the backbone's dict inputs returning
+        class logits [B, C] (float32).
+
+    Example:
+    >>> import numpy as np
+    >>> from keras_transformer.applications.bert import bert_classifier
+    >>> model = bert_classifier(dict(vocabulary_size=50, num_layers=2,
+    ...     hidden_dim=16, num_heads=2, intermediate_dim=32,
+    ...     max_sequence_length=8), num_classes=3)
+    >>> ids = np.array([[2, 9, 7, 3]])
+    >>> model({"token_ids": ids, "padding_mask": ids != 0,
+    ...        "segment_ids": np.zeros_like(ids)}).shape
+    (1, 3)
+    """
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int):
+        raise ValueError(
+            "`num_classes` must be an int. "
+            f"Received: num_classes={num_classes!r}"
+        )
+    if num_classes < 2:
+        raise ValueError(
+            "`num_classes` must be at least 2. "
+            f"Received: num_classes={num_classes}"
+        )
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(
+            f"`dropout` must be in [0, 1). Received: dropout={dropout}"
+        )
+    backbone = _as_backbone(backbone_or_kwargs)
+
+    # Inputs.
+    inputs = dict(backbone.input)
+
+    # Layers.
+    pooled = backbone.output["pooled_output"]  # [B, D]
+    x = keras.layers.Dropout(dropout, name="classifier_dropout")(pooled)
+    logits = keras.layers.Dense(
+        num_classes,
+        kernel_initializer=_initializer(),
+        dtype="float32",
+        name="logits",
+    )(x)
+
+    # Outputs.
+    return keras.Model(
+        inputs=inputs, outputs=logits, name=name or "bert_classifier"
+    )
+
+
+def load_backbone_weights(target, source):
+    """Copies encoder weights from one BERT model into another, by name.
+
+    Every layer of `target` that also exists in `source` with the same name
+    and weight shapes receives `source`'s values: the embeddings and the
+    encoder blocks of a pretrained `bert_masked_lm` go into a new
+    `bert_classifier`, for instance. Layers only one side has (the MLM
+    head, the pooler or the classification layer) are left as they are.
+
+    Args:
+        target: the model to update (made by a function of this module).
+        source: the model to copy from.
+
+    Returns:
+        The sorted list of the layer names copied.
+
+    Example:
+    >>> from keras_transformer.applications import bert
+    >>> kwargs = dict(vocabulary_size=50, num_layers=2, hidden_dim=16,
+    ...               num_heads=2, intermediate_dim=32)
+    >>> pretrained = bert.bert_masked_lm(kwargs)
+    >>> classifier = bert.bert_classifier(kwargs, num_classes=3)
+    >>> "transformer_layer_0" in bert.load_backbone_weights(
+    ...     classifier, pretrained)
+    True
+    """
+    source_layers = {layer.name: layer for layer in source.layers}
+    copied = []
+    for layer in target.layers:
+        other = source_layers.get(layer.name)
+        if other is None or not layer.weights:
+            continue
+        values = other.get_weights()
+        shapes = [tuple(w.shape) for w in layer.weights]
+        if [tuple(v.shape) for v in values] != shapes:
+            raise ValueError(
+                f"Layer {layer.name!r} has weights of shapes {shapes} but "
+                "the source model's have "
+                f"{[tuple(v.shape) for v in values]}; build both models "
+                "with the same backbone arguments. "
+                f"Received: source={source.name!r}"
+            )
+        layer.set_weights(values)
+        copied.append(layer.name)
+    if EMBEDDING_LAYER not in copied:
+        raise ValueError(
+            "The source model holds no BERT encoder weights (no "
+            f"{EMBEDDING_LAYER!r} layer). Received: source={source.name!r}"
+        )
+    return sorted(copied)

@@ -1,0 +1,94 @@
+"""SavedModel export of a BERT text classifier: strings in, labels out.
+
+The exported graph holds the SentencePiece tokenizer, the class names and
+the model variables, so TF Serving (or any process with only `tensorflow`
+and `tensorflow_text`) classifies raw text:
+
+- `serving_default(text: tf.string [B]) -> {"label": tf.string [B],
+  "probabilities": tf.float32 [B, C]}`, C the number of classes, in the
+  order of the model directory's `class_names` metadata.
+
+Texts are encoded exactly as in training (`[CLS] pieces [SEP]`, truncated
+to the model's sequence length) by `keras_transformer.data.bert.encode_batch`.
+"""
+
+import os
+
+import tensorflow as tf
+
+from keras_transformer.data.bert import encode_batch
+from keras_transformer.export.common import export_saved_model
+
+
+class ClassifierServingModule(tf.Module):
+    """The `tf.Module` written by `export_classifier`.
+
+    Args:
+        model: a model built by
+            `keras_transformer.applications.bert.bert_classifier`.
+        tokenizer: its `keras_transformer.tokenizers.SubwordTokenizer`.
+        class_names: list of str, one per output of the model.
+        sequence_length: the longest encoded sequence.
+    """
+
+    def __init__(self, model, tokenizer, class_names, sequence_length):
+        super().__init__(name="classifier_serving")
+        num_classes = model.output.shape[-1]
+        if len(class_names) != num_classes:
+            raise ValueError(
+                f"The model has {num_classes} outputs but {len(class_names)} "
+                f"class names were given. Received: class_names={class_names}"
+            )
+        self.tokenizer = tokenizer
+        self.model_variables = list(model.variables)
+        self._model = model
+        self._class_names = list(class_names)
+        self._sequence_length = int(sequence_length)
+        self.serving_default = tf.function(
+            self._serve,
+            input_signature=[tf.TensorSpec([None], tf.string, name="text")],
+            autograph=False,
+        )
+
+    def _serve(self, text):
+        features = encode_batch(self.tokenizer, text, self._sequence_length)
+        logits = self._model(features, training=False)  # [B, C]
+        probabilities = tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)
+        names = tf.constant(self._class_names, tf.string)  # [C]
+        label = tf.gather(names, tf.argmax(probabilities, axis=-1))  # [B]
+        return {"label": label, "probabilities": probabilities}
+
+
+def export_classifier(model_dir, output, overwrite=False):
+    """Exports a trained classifier directory as a TF Serving SavedModel.
+
+    Args:
+        model_dir: a directory written by `keras-transformer train
+            classifier` (or `keras_transformer.tasks.bert.train_classifier`).
+        output: the versioned destination, `.../NAME/VERSION`.
+        overwrite: replace an existing version.
+
+    Returns:
+        The absolute export path.
+
+    Example:
+    >>> from keras_transformer.export.classifier import export_classifier
+    >>> export_classifier("models/genre",
+    ...                   "saved_models/genre/1")  # doctest: +SKIP
+    """
+    from keras_transformer.tasks.bert import load_classifier
+
+    classifier = load_classifier(model_dir)
+    module = ClassifierServingModule(
+        classifier.model,
+        classifier.tokenizer,
+        classifier.class_names,
+        classifier.sequence_length,
+    )
+    signature = module.serving_default.get_concrete_function()
+    return export_saved_model(
+        module,
+        os.fspath(output),
+        signatures={"serving_default": signature},
+        overwrite=overwrite,
+    )

@@ -1,0 +1,194 @@
+"""SavedModel export of a GPT model: prompts in, completions out.
+
+The exported graph holds the SentencePiece tokenizer, the model variables
+and the whole cached decode loop, so TF Serving (or any process with only
+`tensorflow` and `tensorflow_text`) generates text from raw strings:
+
+- `serving_default(prompt: tf.string [B]) -> {"completion": tf.string [B]}`
+  greedy, `default_max_new_tokens` new tokens, stops at the end token.
+- `generate(prompt, max_new_tokens: int32, temperature: float32,
+  top_k: int32, top_p: float32, seed: int64) -> {"completion": ...}`.
+  `temperature <= 0` is greedy; `top_k <= 0` and `top_p` outside (0, 1)
+  disable those filters; the same seed gives the same completions.
+
+Each prompt is tokenized as `<s> ids`; a prompt too long to leave room for
+`max_new_tokens` within the model's positions keeps its last tokens. The
+token buffer is `longest prompt + max_new_tokens` long (at most the model's
+`max_sequence_length`).
+"""
+
+import os
+
+import tensorflow as tf
+from keras import ops
+
+from keras_transformer import generation
+from keras_transformer.applications.gpt import GPTGenerator
+from keras_transformer.export.common import export_saved_model
+
+
+class ServingSampler(generation.Sampler):
+    """Greedy, temperature, top-k and top-p sampling from tensor knobs.
+
+    Args:
+        temperature: scalar float tensor; `<= 0` means greedy.
+        top_k: scalar int tensor; `<= 0` means the whole vocabulary.
+        top_p: scalar float tensor; outside (0, 1) means no nucleus filter.
+    """
+
+    def __init__(self, temperature, top_k, top_p):
+        self.temperature = temperature
+        self.top_k = top_k
+        self.top_p = top_p
+
+    def choose(self, logits, seed=None):
+        vocabulary_size = logits.shape[-1]
+        greedy = ops.cast(ops.argmax(logits, axis=-1), "int32")
+        temperature = ops.maximum(ops.cast(self.temperature, "float32"), 1e-6)
+        top_k = ops.cast(self.top_k, "int32")
+        top_k = ops.where(top_k > 0, top_k, vocabulary_size)
+        top_p = ops.cast(self.top_p, "float32")
+        top_p = ops.where((top_p > 0.0) & (top_p < 1.0), top_p, 1.0)
+        sampled = generation.TopPSampler(
+            p=top_p, temperature=temperature, k=top_k
+        ).choose(logits, seed)
+        return ops.where(self.temperature > 0, sampled, greedy)
+
+
+class GPTServingModule(tf.Module):
+    """The `tf.Module` written by `export_gpt` (see the module docstring).
+
+    Args:
+        model: a model built by `keras_transformer.applications.gpt.gpt_lm`.
+        tokenizer: its `keras_transformer.tokenizers.SubwordTokenizer`.
+        default_max_new_tokens: new tokens of `serving_default`.
+    """
+
+    def __init__(self, model, tokenizer, default_max_new_tokens=64):
+        super().__init__(name="gpt_serving")
+        self.tokenizer = tokenizer
+        self.model_variables = list(model.variables)
+        self._generator = GPTGenerator(model)
+        self._max_length = self._generator.max_sequence_length
+        if not 1 <= default_max_new_tokens < self._max_length:
+            raise ValueError(
+                "`default_max_new_tokens` must be in [1, "
+                f"{self._max_length - 1}]. Received: "
+                f"default_max_new_tokens={default_max_new_tokens}"
+            )
+        self._default_max_new_tokens = default_max_new_tokens
+        self.serving_default = tf.function(
+            self._serve,
+            input_signature=[tf.TensorSpec([None], tf.string, name="prompt")],
+            autograph=False,
+        )
+        self.generate = tf.function(
+            self._generate,
+            input_signature=[
+                tf.TensorSpec([None], tf.string, name="prompt"),
+                tf.TensorSpec([], tf.int32, name="max_new_tokens"),
+                tf.TensorSpec([], tf.float32, name="temperature"),
+                tf.TensorSpec([], tf.int32, name="top_k"),
+                tf.TensorSpec([], tf.float32, name="top_p"),
+                tf.TensorSpec([], tf.int64, name="seed"),
+            ],
+            autograph=False,
+        )
+
+    def _serve(self, prompt):
+        completion = self._complete(
+            prompt,
+            tf.constant(self._default_max_new_tokens, tf.int32),
+            generation.GreedySampler(),
+            tf.constant(0, tf.int64),
+        )
+        return {"completion": completion}
+
+    def _generate(
+        self, prompt, max_new_tokens, temperature, top_k, top_p, seed
+    ):
+        sampler = ServingSampler(temperature, top_k, top_p)
+        completion = self._complete(prompt, max_new_tokens, sampler, seed)
+        return {"completion": completion}
+
+    def _complete(self, prompt, max_new_tokens, sampler, seed):
+        max_new = tf.clip_by_value(max_new_tokens, 1, self._max_length - 1)
+        room = self._max_length - max_new
+        ids = self.tokenizer.tokenize(prompt, add_start=True)  # [B, None]
+        row_lengths = tf.cast(ids.row_lengths(), tf.int32)  # [B]
+        # Keep the last `room` tokens of each prompt.
+        first_kept = tf.maximum(row_lengths - room, 0)
+        positions = tf.ragged.range(row_lengths)  # [B, None]
+        ids = tf.ragged.boolean_mask(ids, positions >= first_kept[:, None])
+        lengths = tf.minimum(row_lengths, room)  # [B]
+        batch_size = tf.shape(lengths)[0]
+        # At least 1, so an empty batch gives empty outputs.
+        width = tf.maximum(tf.reduce_max(lengths), 1)
+        length = width + max_new
+        buffer = ids.to_tensor(0, shape=tf.stack([batch_size, length]))
+        prompt_ids = buffer[:, :width]  # [B, P]
+        columns = tf.range(length)[None, :]  # [1, L]
+        prompt_mask = columns < lengths[:, None]  # [B, L]
+        cache = self._generator.empty_cache(prompt_ids, length)
+        output = generation.decode(
+            self._generator.step_fn,
+            buffer,
+            prompt_mask,
+            cache,
+            sampler,
+            start_index=tf.minimum(tf.reduce_min(lengths), width),
+            stop_token_ids=[self.tokenizer.end_id],
+            pad_token_id=0,
+            seed=seed,
+        )
+        new = (columns >= lengths[:, None]) & (
+            columns < (lengths + max_new)[:, None]
+        )
+        new_ids = tf.ragged.boolean_mask(output, new)  # [B, None]
+        return self.tokenizer.detokenize(new_ids)
+
+
+def export_gpt(model_dir, output, overwrite=False, default_max_new_tokens=64):
+    """Exports a trained GPT model directory as a TF Serving SavedModel.
+
+    Args:
+        model_dir: a directory written by `keras-transformer train gpt`.
+        output: the versioned destination, `.../NAME/VERSION`.
+        overwrite: replace an existing version.
+        default_max_new_tokens: new tokens generated by `serving_default`
+            (clipped to the model's positions).
+
+    Returns:
+        The absolute export path.
+
+    Example:
+    >>> from keras_transformer.export.gpt import export_gpt
+    >>> export_gpt("runs/gpt", "saved_models/gpt/1")  # doctest: +SKIP
+    """
+    import keras
+
+    from keras_transformer.tokenizers import SubwordTokenizer
+    from keras_transformer.training import (
+        MODEL_FILE,
+        TOKENIZER_FILE,
+        read_metadata,
+    )
+
+    read_metadata(model_dir, "gpt")
+    model = keras.saving.load_model(
+        os.path.join(model_dir, MODEL_FILE), compile=False
+    )
+    tokenizer = SubwordTokenizer.load(os.path.join(model_dir, TOKENIZER_FILE))
+    limit = model.get_layer("embeddings").sequence_length - 1
+    module = GPTServingModule(
+        model, tokenizer, min(default_max_new_tokens, limit)
+    )
+    return export_saved_model(
+        module,
+        output,
+        signatures={
+            "serving_default": module.serving_default,
+            "generate": module.generate,
+        },
+        overwrite=overwrite,
+    )

@@ -1,0 +1,1070 @@
+"""BERT-style tasks: masked-LM pretraining, text classification, export.
+
+Command line (see `keras_transformer.cli`):
+
+    keras-transformer train bert-pretrain --output DIR [--train-file T.txt]
+    keras-transformer train classifier --output DIR [--train-file F.tsv]
+        [--pretrained PRETRAIN_DIR] [--preset small] [--max-minutes M]
+    keras-transformer classify --model DIR "text" ...      (or stdin lines)
+    keras-transformer evaluate classifier --model DIR [--test-file F.tsv]
+    keras-transformer export --model DIR --output saved_models/NAME/1
+
+Python API: `pretrain_bert`, `train_classifier`, `load_classifier` (its
+`.classify(texts)` returns `(label, probability)` pairs) and
+`evaluate_classifier`.
+
+Without `--train-file`, `bert-pretrain` uses the bundled English LM corpus
+and `classifier` the bundled 6-genre verse task. Both write a model
+directory (see `keras_transformer.training`); running the same command
+again on it resumes training from the last finished epoch.
+
+Learning rate: `TransformerSchedule` (linear warmup, then inverse square
+root decay), with its scale set so that the peak equals `learning_rate`.
+Training here is bounded by a wall-clock budget (`max_minutes`), so the total
+number of steps is not known in advance; a schedule that needs it (BERT's
+linear decay to zero) would decay too slowly or stop too early, while the
+inverse square root needs no total. Fine-tuning from a pretrained encoder
+uses a lower peak rate and a shorter warmup.
+"""
+
+import json
+import logging
+import os
+import sys
+import time
+
+import numpy as np
+
+from keras_transformer import training
+
+logger = logging.getLogger(__name__)
+
+PRETRAIN_TASK = "bert-pretrain"
+CLASSIFIER_TASK = "classifier"
+TRAIN_TASKS = (PRETRAIN_TASK, CLASSIFIER_TASK)
+EVALUATE_TASKS = (CLASSIFIER_TASK,)
+EXPORT_TASKS = (CLASSIFIER_TASK,)
+
+DEFAULT_PRESET = "small"
+DEFAULT_VOCABULARY_SIZE = 8000
+DEFAULT_SEQUENCE_LENGTH = 128
+# Peak learning rates and warmup steps (see the module docstring).
+PRETRAIN_LEARNING_RATE = 1e-3
+PRETRAIN_WARMUP_STEPS = 200
+SCRATCH_LEARNING_RATE = 1e-3
+SCRATCH_WARMUP_STEPS = 200
+FINETUNE_LEARNING_RATE = 5e-4
+FINETUNE_WARMUP_STEPS = 100
+CONFUSION_MATRIX_FILE = "confusion_matrix.png"
+
+
+# ---------------------------------------------------------------------------
+# Shared helpers.
+
+
+def _backbone_kwargs(preset, vocabulary_size, sequence_length):
+    """Backbone kwargs from a preset name or dict, checked against lengths."""
+    from keras_transformer.applications.presets import get_preset
+
+    kwargs = (
+        get_preset("bert", preset) if isinstance(preset, str) else dict(preset)
+    )
+    kwargs["vocabulary_size"] = int(vocabulary_size)
+    if kwargs.get("max_sequence_length", 512) < sequence_length:
+        raise ValueError(
+            "`sequence_length` must not exceed the preset's "
+            f"max_sequence_length ({kwargs['max_sequence_length']}). "
+            f"Received: sequence_length={sequence_length}"
+        )
+    return kwargs
+
+
+def _check_positive(name, value, allow_none=False):
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"`{name}` must be a number. Received: {name}={value}")
+    if value <= 0:
+        raise ValueError(f"`{name}` must be positive. Received: {name}={value}")
+
+
+def _optimizer(hidden_dim, learning_rate, warmup_steps):
+    """AdamW with `TransformerSchedule` peaking at `learning_rate`."""
+    import keras
+
+    from keras_transformer.schedules import TransformerSchedule
+
+    scale = learning_rate * (hidden_dim * warmup_steps) ** 0.5
+    schedule = TransformerSchedule(hidden_dim, warmup_steps, scale)
+    optimizer = keras.optimizers.AdamW(
+        learning_rate=schedule,
+        weight_decay=0.01,
+        beta_1=0.9,
+        beta_2=0.98,
+        epsilon=1e-6,
+        clipnorm=1.0,
+    )
+    # BERT decays weight matrices only, not biases or normalization.
+    optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
+    return optimizer
+
+
+def _tokenizer_for(output, texts, vocabulary_size, seed):
+    """The output directory's tokenizer (when resuming) or a new one."""
+    from keras_transformer.data.bert import USER_SYMBOLS
+    from keras_transformer.tokenizers import (
+        SubwordTokenizer,
+        train_sentencepiece,
+    )
+
+    path = os.path.join(output, training.TOKENIZER_FILE)
+    if os.path.exists(path):
+        logger.info("Resuming with the tokenizer in %s", path)
+        return SubwordTokenizer.load(path)
+    logger.info("Training a %d-piece SentencePiece model", vocabulary_size)
+    proto = train_sentencepiece(
+        texts,
+        vocabulary_size,
+        user_defined_symbols=USER_SYMBOLS,
+        seed=seed,
+    )
+    tokenizer = SubwordTokenizer(proto)
+    tokenizer.save(path)
+    return tokenizer
+
+
+def _check_output_dir(output, task):
+    """Refuses to train into a directory holding another task's model."""
+    if os.path.exists(os.path.join(output, training.METADATA_FILE)):
+        training.read_metadata(output, task)
+    elif os.path.isfile(output):
+        raise ValueError(
+            f"`output` must be a directory. Received: output={output}"
+        )
+    os.makedirs(output, exist_ok=True)
+
+
+def _fit(
+    model,
+    train_data,
+    valid_data,
+    output,
+    *,
+    epochs,
+    steps_per_epoch,
+    max_minutes,
+    monitor,
+    mode,
+    verbose,
+):
+    callbacks = training.standard_callbacks(
+        output, max_minutes=max_minutes, monitor=monitor, mode=mode
+    )
+    start = time.monotonic()
+    history = model.fit(
+        train_data,
+        validation_data=valid_data,
+        epochs=epochs,
+        steps_per_epoch=steps_per_epoch,
+        callbacks=callbacks,
+        verbose=verbose,
+    )
+    minutes = (time.monotonic() - start) / 60.0
+    steps = int(model.optimizer.iterations.numpy())
+    return history, minutes, steps
+
+
+# ---------------------------------------------------------------------------
+# Masked-LM pretraining.
+
+
+def pretrain_bert(
+    output,
+    *,
+    texts=None,
+    valid_texts=None,
+    preset=DEFAULT_PRESET,
+    vocabulary_size=DEFAULT_VOCABULARY_SIZE,
+    sequence_length=DEFAULT_SEQUENCE_LENGTH,
+    batch_size=64,
+    epochs=10,
+    steps_per_epoch=None,
+    max_minutes=None,
+    learning_rate=PRETRAIN_LEARNING_RATE,
+    warmup_steps=PRETRAIN_WARMUP_STEPS,
+    mask_rate=0.15,
+    seed=0,
+    verbose="auto",
+):
+    """Pretrains a BERT encoder with masked language modeling.
+
+    Writes `output/model.keras` (the `bert_masked_lm` model with the best
+    validation loss), `tokenizer.model` (with a `[MASK]` piece) and
+    `metadata.json` (task `"bert-pretrain"`, the backbone arguments), ready
+    for `train_classifier(..., pretrained=output)`.
+
+    Args:
+        output: the model directory; an unfinished one is resumed.
+        texts: list of str (one example per item, e.g. a verse); defaults
+            to the bundled English LM corpus (train split).
+        valid_texts: list of str; defaults to the bundled LM valid split,
+            or 5% of `texts` when `texts` is given.
+        preset: a `BERT_PRESETS` name or a dict of `bert_backbone` kwargs
+            (without `vocabulary_size`).
+        vocabulary_size: SentencePiece vocabulary size.
+        sequence_length: longest sequence, [CLS] and [SEP] included.
+        batch_size: examples per step.
+        epochs: number of epochs (of `steps_per_epoch` steps).
+        steps_per_epoch: steps per epoch; defaults to one pass over `texts`.
+        max_minutes: wall-clock budget; training stops cleanly when spent.
+        learning_rate: peak learning rate.
+        warmup_steps: warmup steps of the schedule.
+        mask_rate: share of tokens to predict.
+        seed: seed of the tokenizer sample, initialization, shuffle, masks.
+        verbose: Keras `fit` verbosity.
+
+    Returns:
+        A dict: `output`, `steps`, `minutes`, `val_loss`,
+        `val_masked_accuracy`.
+
+    Example:
+    >>> from keras_transformer.tasks.bert import pretrain_bert
+    >>> pretrain_bert("models/bert", preset="tiny",
+    ...               max_minutes=1)  # doctest: +SKIP
+    """
+    import keras
+
+    from keras_transformer.applications.bert import bert_masked_lm
+    from keras_transformer.data import load_bundled_lm_text
+    from keras_transformer.data.bert import masked_lm_dataset
+    from keras_transformer.losses import MaskedSparseCategoricalCrossentropy
+    from keras_transformer.metrics import MaskedAccuracy
+
+    _check_positive("max_minutes", max_minutes, allow_none=True)
+    _check_positive("epochs", epochs)
+    _check_positive("learning_rate", learning_rate)
+    _check_positive("warmup_steps", warmup_steps)
+    output = os.fspath(output)
+    _check_output_dir(output, PRETRAIN_TASK)
+    if texts is None:
+        texts = load_bundled_lm_text("train")
+        if valid_texts is None:
+            valid_texts = load_bundled_lm_text("valid")
+    texts = [t for t in texts if t.strip()]
+    if not texts:
+        raise ValueError("No text to pretrain on. Received: texts=[]")
+    if valid_texts is None:
+        # Hold out every 20th line for validation.
+        valid_texts = texts[::20]
+        texts = [t for i, t in enumerate(texts) if i % 20] or valid_texts
+    keras.utils.set_random_seed(seed)
+    tokenizer = _tokenizer_for(output, texts, vocabulary_size, seed)
+    backbone = _backbone_kwargs(
+        preset, tokenizer.vocabulary_size, sequence_length
+    )
+    model = bert_masked_lm(backbone)
+    model.compile(
+        optimizer=_optimizer(
+            backbone["hidden_dim"], learning_rate, warmup_steps
+        ),
+        loss=MaskedSparseCategoricalCrossentropy(ignore_index=0),
+        weighted_metrics=[MaskedAccuracy(ignore_index=0)],
+    )
+    common = dict(
+        sequence_length=sequence_length,
+        batch_size=batch_size,
+        mask_rate=mask_rate,
+        seed=seed,
+    )
+    train_data = masked_lm_dataset(
+        texts, tokenizer, shuffle=True, repeat=True, **common
+    )
+    valid_data = masked_lm_dataset(valid_texts, tokenizer, **common)
+    if steps_per_epoch is None:
+        steps_per_epoch = max(1, len(texts) // batch_size)
+    logger.info(
+        "Pretraining %s (%d parameters) on %d texts",
+        preset if isinstance(preset, str) else "custom",
+        model.count_params(),
+        len(texts),
+    )
+    history, minutes, steps = _fit(
+        model,
+        train_data,
+        valid_data,
+        output,
+        epochs=epochs,
+        steps_per_epoch=steps_per_epoch,
+        max_minutes=max_minutes,
+        monitor="val_loss",
+        mode="min",
+        verbose=verbose,
+    )
+    logs = {k: float(v[-1]) for k, v in history.history.items() if v}
+    summary = {
+        "output": output,
+        "steps": steps,
+        "minutes": round(minutes, 2),
+        "val_loss": logs.get("val_loss"),
+        "val_masked_accuracy": logs.get("val_masked_accuracy"),
+    }
+    training.write_metadata(
+        output,
+        PRETRAIN_TASK,
+        preset=preset if isinstance(preset, str) else None,
+        backbone=backbone,
+        sequence_length=sequence_length,
+        mask_rate=mask_rate,
+        train_texts=len(texts),
+        **{k: v for k, v in summary.items() if k != "output"},
+    )
+    return summary
+
+
+# ---------------------------------------------------------------------------
+# Classification: data, training, loading, evaluation.
+
+
+def _load_labeled(path, split, skip_bad_lines):
+    """(texts, labels, bundled class names or None) of a file or split."""
+    from keras_transformer.data import load_bundled_genre, read_labeled_tsv
+
+    if path is None:
+        texts, labels, names = load_bundled_genre(split)
+        return texts, labels, list(names)
+    texts, labels, _ = read_labeled_tsv(path, skip_bad_lines=skip_bad_lines)
+    if not texts:
+        raise ValueError(f"{path} holds no labeled text. Received: file={path}")
+    return texts, labels, None
+
+
+def _label_ids(labels, class_names, source):
+    index = {name: i for i, name in enumerate(class_names)}
+    unknown = sorted(set(labels) - set(index))
+    if unknown:
+        raise ValueError(
+            f"{source} has labels the model does not know (known: "
+            f"{class_names}). Received: labels={unknown[:5]}"
+        )
+    return [index[label] for label in labels]
+
+
+def train_classifier(
+    output,
+    *,
+    train_file=None,
+    valid_file=None,
+    test_file=None,
+    pretrained=None,
+    preset=DEFAULT_PRESET,
+    vocabulary_size=DEFAULT_VOCABULARY_SIZE,
+    sequence_length=DEFAULT_SEQUENCE_LENGTH,
+    batch_size=32,
+    epochs=20,
+    steps_per_epoch=None,
+    max_minutes=None,
+    learning_rate=None,
+    warmup_steps=None,
+    dropout=0.1,
+    skip_bad_lines=False,
+    max_train_examples=None,
+    seed=0,
+    verbose="auto",
+):
+    """Trains a BERT text classifier on `label<TAB>text` data.
+
+    Without `train_file`, trains on the bundled 6-genre verse task (with its
+    valid and test splits). Writes `output/model.keras` (best validation
+    accuracy), `tokenizer.model` and `metadata.json` (task "classifier",
+    `class_names`, test metrics when a test set is available).
+
+    Args:
+        output: the model directory; an unfinished one is resumed.
+        train_file: UTF-8 TSV `label<TAB>text`, optional header line.
+        valid_file: validation TSV; defaults to the bundled valid split, or
+            every 20th line of `train_file` when `train_file` is given.
+        test_file: test TSV; defaults to the bundled test split (only when
+            training on the bundled task).
+        pretrained: a directory written by `pretrain_bert`; its tokenizer,
+            backbone arguments and encoder weights are used (`preset`,
+            `vocabulary_size` are then ignored).
+        preset: a `BERT_PRESETS` name or dict of `bert_backbone` kwargs.
+        vocabulary_size: SentencePiece vocabulary size (from scratch).
+        sequence_length: longest sequence, [CLS] and [SEP] included.
+        batch_size: examples per step.
+        epochs: number of epochs (of `steps_per_epoch` steps).
+        steps_per_epoch: defaults to one pass over the training set.
+        max_minutes: wall-clock budget.
+        learning_rate: peak rate; defaults to 1e-3 from scratch, 5e-4 when
+            fine-tuning.
+        warmup_steps: defaults to 200 from scratch, 100 when fine-tuning.
+        dropout: dropout of the classification head.
+        skip_bad_lines: skip malformed TSV lines instead of raising.
+        max_train_examples: use only the first N training examples.
+        seed: seed of the tokenizer sample, initialization and shuffle.
+        verbose: Keras `fit` verbosity.
+
+    Returns:
+        A dict: `output`, `steps`, `minutes`, `val_accuracy`, and
+        `test_accuracy`, `test_macro_f1` when a test set exists.
+
+    Example:
+    >>> from keras_transformer.tasks.bert import train_classifier
+    >>> train_classifier("models/genre", preset="tiny",
+    ...                  max_minutes=1)  # doctest: +SKIP
+    """
+    import keras
+
+    from keras_transformer.applications.bert import (
+        bert_classifier,
+        load_backbone_weights,
+    )
+    from keras_transformer.data.bert import classification_dataset
+    from keras_transformer.tokenizers import SubwordTokenizer
+
+    _check_positive("max_minutes", max_minutes, allow_none=True)
+    _check_positive("epochs", epochs)
+    output = os.fspath(output)
+    pretrained_metadata = None
+    if pretrained is not None:
+        pretrained = os.fspath(pretrained)
+        pretrained_metadata = training.read_metadata(pretrained, PRETRAIN_TASK)
+    _check_output_dir(output, CLASSIFIER_TASK)
+
+    # Data.
+    texts, labels, class_names = _load_labeled(
+        train_file, "train", skip_bad_lines
+    )
+    if max_train_examples:
+        texts, labels = texts[:max_train_examples], labels[:max_train_examples]
+    if valid_file is not None:
+        valid_texts, valid_labels, _ = _load_labeled(
+            valid_file, "valid", skip_bad_lines
+        )
+    elif train_file is None:
+        valid_texts, valid_labels, _ = _load_labeled(None, "valid", False)
+    else:
+        valid_texts, valid_labels = texts[::20], labels[::20]
+        keep = [i for i in range(len(texts)) if i % 20]
+        texts = [texts[i] for i in keep]
+        labels = [labels[i] for i in keep]
+    if test_file is not None or train_file is None:
+        test_texts, test_labels, _ = _load_labeled(
+            test_file, "test", skip_bad_lines
+        )
+    else:
+        test_texts, test_labels = None, None
+    if class_names is None:
+        class_names = sorted(set(labels))
+    if len(class_names) < 2:
+        raise ValueError(
+            "The training data must have at least 2 classes. "
+            f"Received: classes={class_names}"
+        )
+    y = _label_ids(labels, class_names, train_file or "bundled train split")
+    valid_y = _label_ids(
+        valid_labels, class_names, valid_file or "the validation data"
+    )
+
+    # Tokenizer and model.
+    keras.utils.set_random_seed(seed)
+    if pretrained_metadata is not None:
+        tokenizer = SubwordTokenizer.load(
+            os.path.join(pretrained, training.TOKENIZER_FILE)
+        )
+        tokenizer.save(os.path.join(output, training.TOKENIZER_FILE))
+        backbone = dict(pretrained_metadata["backbone"])
+        preset_name = pretrained_metadata.get("preset")
+        if backbone["max_sequence_length"] < sequence_length:
+            sequence_length = backbone["max_sequence_length"]
+    else:
+        tokenizer = _tokenizer_for(output, texts, vocabulary_size, seed)
+        backbone = _backbone_kwargs(
+            preset, tokenizer.vocabulary_size, sequence_length
+        )
+        preset_name = preset if isinstance(preset, str) else None
+    model = bert_classifier(backbone, len(class_names), dropout=dropout)
+    if pretrained_metadata is not None:
+        source = keras.saving.load_model(
+            os.path.join(pretrained, training.MODEL_FILE), compile=False
+        )
+        copied = load_backbone_weights(model, source)
+        logger.info("Loaded pretrained weights of %d layers", len(copied))
+        del source
+    fine_tuning = pretrained_metadata is not None
+    if learning_rate is None:
+        learning_rate = (
+            FINETUNE_LEARNING_RATE if fine_tuning else SCRATCH_LEARNING_RATE
+        )
+    if warmup_steps is None:
+        warmup_steps = (
+            FINETUNE_WARMUP_STEPS if fine_tuning else SCRATCH_WARMUP_STEPS
+        )
+    model.compile(
+        optimizer=_optimizer(
+            backbone["hidden_dim"], learning_rate, warmup_steps
+        ),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+    )
+
+    # Training.
+    train_data = classification_dataset(
+        texts,
+        tokenizer,
+        y,
+        sequence_length=sequence_length,
+        batch_size=batch_size,
+        shuffle=True,
+        seed=seed,
+        repeat=True,
+    )
+    valid_data = classification_dataset(
+        valid_texts,
+        tokenizer,
+        valid_y,
+        sequence_length=sequence_length,
+        batch_size=64,
+    )
+    if steps_per_epoch is None:
+        steps_per_epoch = max(1, len(texts) // batch_size)
+    logger.info(
+        "Training a %d-class classifier (%d parameters) on %d texts%s",
+        len(class_names),
+        model.count_params(),
+        len(texts),
+        f", from {pretrained}" if fine_tuning else "",
+    )
+    history, minutes, steps = _fit(
+        model,
+        train_data,
+        valid_data,
+        output,
+        epochs=epochs,
+        steps_per_epoch=steps_per_epoch,
+        max_minutes=max_minutes,
+        monitor="val_accuracy",
+        mode="max",
+        verbose=verbose,
+    )
+    val_accuracy = history.history.get("val_accuracy") or [None]
+    metadata = dict(
+        preset=preset_name,
+        backbone=backbone,
+        class_names=list(class_names),
+        sequence_length=sequence_length,
+        pretrained=os.path.abspath(pretrained) if fine_tuning else None,
+        train_file=os.path.abspath(train_file) if train_file else None,
+        train_examples=len(texts),
+        steps=steps,
+        minutes=round(minutes, 2),
+        learning_rate=learning_rate,
+        warmup_steps=warmup_steps,
+        best_val_accuracy=max(
+            (v for v in val_accuracy if v is not None), default=None
+        ),
+    )
+    # Write metadata first so the best checkpoint can be loaded, then add
+    # the test figures of that checkpoint.
+    training.write_metadata(output, CLASSIFIER_TASK, **metadata)
+    summary = {
+        "output": output,
+        "steps": steps,
+        "minutes": round(minutes, 2),
+        "val_accuracy": metadata["best_val_accuracy"],
+    }
+    if test_texts is not None:
+        classifier = load_classifier(output)
+        report = classifier.evaluate(test_texts, test_labels)
+        metadata["test_accuracy"] = report["accuracy"]
+        metadata["test_macro_f1"] = report["macro_f1"]
+        training.write_metadata(output, CLASSIFIER_TASK, **metadata)
+        summary["test_accuracy"] = report["accuracy"]
+        summary["test_macro_f1"] = report["macro_f1"]
+    return summary
+
+
+class TextClassifier:
+    """A trained classifier with its tokenizer and class names.
+
+    Made by `load_classifier`. Texts are encoded exactly as in training and
+    in the exported SavedModel.
+
+    Args:
+        model: a `bert_classifier` model.
+        tokenizer: its `SubwordTokenizer`.
+        class_names: list of str, one per model output.
+        sequence_length: the longest encoded sequence.
+        batch_size: texts per model call.
+    """
+
+    def __init__(
+        self, model, tokenizer, class_names, sequence_length, batch_size=64
+    ):
+        import tensorflow as tf
+
+        from keras_transformer.data.bert import encode_batch
+
+        self.model = model
+        self.tokenizer = tokenizer
+        self.class_names = list(class_names)
+        self.sequence_length = int(sequence_length)
+        self.batch_size = int(batch_size)
+
+        def probabilities(text):
+            features = encode_batch(tokenizer, text, self.sequence_length)
+            logits = model(features, training=False)
+            return tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)
+
+        self._probabilities = tf.function(
+            probabilities,
+            input_signature=[tf.TensorSpec([None], tf.string)],
+        )
+
+    def predict_proba(self, texts):
+        """Class probabilities.
+
+        Args:
+            texts: a list of str.
+
+        Returns:
+            A float32 numpy array [N, C], columns in `class_names` order.
+        """
+        import tensorflow as tf
+
+        texts = _text_list(texts)
+        if not texts:
+            return np.zeros((0, len(self.class_names)), np.float32)
+        chunks = []
+        for start in range(0, len(texts), self.batch_size):
+            batch = tf.constant(texts[start : start + self.batch_size])
+            chunks.append(self._probabilities(batch).numpy())
+        return np.concatenate(chunks, axis=0)
+
+    def classify(self, texts):
+        """The most probable label of each text.
+
+        Args:
+            texts: a str or a list of str.
+
+        Returns:
+            A list of `(label, probability)` tuples, one per text.
+
+        Example:
+        >>> classifier.classify(["Blessed are the meek"])  # doctest: +SKIP
+        [('gospels_acts', 0.93)]
+        """
+        probabilities = self.predict_proba(texts)
+        best = probabilities.argmax(axis=-1)
+        return [
+            (self.class_names[i], float(p[i]))
+            for i, p in zip(best, probabilities)
+        ]
+
+    def evaluate(self, texts, labels):
+        """Accuracy, macro-F1 and the confusion matrix on labeled texts.
+
+        Args:
+            texts: list of str.
+            labels: list of str class names.
+
+        Returns:
+            A dict with `accuracy`, `macro_f1`, `per_class_f1`,
+            `confusion_matrix` (rows: true class, columns: predicted),
+            `class_names` and `examples`.
+        """
+        y = np.array(_label_ids(labels, self.class_names, "The test data"))
+        predicted = self.predict_proba(texts).argmax(axis=-1)
+        return classification_report(y, predicted, self.class_names)
+
+
+def _text_list(texts):
+    if isinstance(texts, str):
+        return [texts]
+    texts = list(texts)
+    for text in texts:
+        if not isinstance(text, str):
+            raise ValueError(
+                "`texts` must hold str items. Received: item of type "
+                f"{type(text).__name__}"
+            )
+    return texts
+
+
+def classification_report(y_true, y_pred, class_names):
+    """Accuracy, macro-F1 and the confusion matrix of integer predictions.
+
+    Args:
+        y_true: int array [N] of true class ids.
+        y_pred: int array [N] of predicted class ids.
+        class_names: list of C str.
+
+    Returns:
+        A dict: `accuracy`, `macro_f1` (the unweighted mean of the per-class
+        F1, 0 for a class never predicted nor present), `per_class_f1`,
+        `confusion_matrix` (a C x C list of lists, rows true, columns
+        predicted), `class_names`, `examples`.
+
+    Example:
+    >>> classification_report([0, 1, 1], [0, 1, 0], ["a", "b"])["accuracy"]
+    0.6666666666666666
+    """
+    y_true = np.asarray(y_true, np.int64)
+    y_pred = np.asarray(y_pred, np.int64)
+    num_classes = len(class_names)
+    matrix = np.zeros((num_classes, num_classes), np.int64)
+    np.add.at(matrix, (y_true, y_pred), 1)
+    true_positive = np.diag(matrix).astype(np.float64)
+    predicted = matrix.sum(axis=0)
+    actual = matrix.sum(axis=1)
+    denominator = predicted + actual
+    f1 = np.divide(
+        2 * true_positive,
+        denominator,
+        out=np.zeros(num_classes),
+        where=denominator > 0,
+    )
+    examples = int(matrix.sum())
+    return {
+        "accuracy": float(true_positive.sum() / max(examples, 1)),
+        "macro_f1": float(f1.mean()),
+        "per_class_f1": {n: float(v) for n, v in zip(class_names, f1)},
+        "confusion_matrix": matrix.tolist(),
+        "class_names": list(class_names),
+        "examples": examples,
+    }
+
+
+def load_classifier(model_dir, batch_size=64):
+    """Loads a classifier directory written by `train_classifier`.
+
+    Args:
+        model_dir: the model directory.
+        batch_size: texts per model call.
+
+    Returns:
+        A `TextClassifier`.
+
+    Raises:
+        ValueError: not a classifier directory (missing, unfinished or of
+            another task).
+
+    Example:
+    >>> from keras_transformer.tasks.bert import load_classifier
+    >>> classifier = load_classifier("models/genre")  # doctest: +SKIP
+    >>> classifier.classify(["In the beginning"])  # doctest: +SKIP
+    """
+    import keras
+
+    import keras_transformer.layers  # noqa: F401  (registers the layers)
+    from keras_transformer.tokenizers import SubwordTokenizer
+
+    metadata = training.read_metadata(model_dir, CLASSIFIER_TASK)
+    for name in (training.MODEL_FILE, training.TOKENIZER_FILE):
+        if not os.path.exists(os.path.join(model_dir, name)):
+            raise training.ModelDirectoryError(
+                f"{model_dir} has no {name}; was training interrupted?"
+            )
+    model = keras.saving.load_model(
+        os.path.join(model_dir, training.MODEL_FILE), compile=False
+    )
+    tokenizer = SubwordTokenizer.load(
+        os.path.join(model_dir, training.TOKENIZER_FILE)
+    )
+    return TextClassifier(
+        model,
+        tokenizer,
+        metadata["class_names"],
+        metadata["sequence_length"],
+        batch_size=batch_size,
+    )
+
+
+def plot_confusion_matrix(matrix, class_names, title="Confusion matrix"):
+    """Draws a confusion matrix and returns it as PNG bytes.
+
+    Args:
+        matrix: C x C counts, rows true class, columns predicted.
+        class_names: list of C str.
+        title: the figure title.
+
+    Returns:
+        The PNG file content, bytes.
+    """
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    matrix = np.asarray(matrix)
+    size = 1.0 + 0.9 * len(class_names)
+    figure, axes = plt.subplots(figsize=(size + 1.5, size))
+    try:
+        image = axes.imshow(matrix, cmap="Blues")
+        figure.colorbar(image, ax=axes)
+        ticks = np.arange(len(class_names))
+        axes.set_xticks(ticks, class_names, rotation=45, ha="right")
+        axes.set_yticks(ticks, class_names)
+        axes.set_xlabel("predicted")
+        axes.set_ylabel("true")
+        axes.set_title(title)
+        threshold = matrix.max() / 2.0 if matrix.size else 0
+        for (row, column), count in np.ndenumerate(matrix):
+            axes.text(
+                column,
+                row,
+                str(count),
+                ha="center",
+                va="center",
+                color="white" if count > threshold else "black",
+            )
+        figure.tight_layout()
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", dpi=100)
+    finally:
+        plt.close(figure)
+    return buffer.getvalue()
+
+
+def evaluate_classifier(
+    model_dir, test_file=None, output_dir=None, skip_bad_lines=False
+):
+    """Evaluates a classifier and writes its confusion matrix.
+
+    The matrix goes to `output_dir/confusion_matrix.png` and, as an image
+    summary, to the TensorBoard logs `model_dir/logs/evaluation`.
+
+    Args:
+        model_dir: a classifier directory.
+        test_file: labeled TSV; defaults to the bundled test split (for a
+            model trained on the bundled task).
+        output_dir: where to write the PNG; defaults to `model_dir`.
+        skip_bad_lines: skip malformed TSV lines.
+
+    Returns:
+        The dict of `classification_report`, plus `png` (its path) and
+        `test_file`.
+
+    Example:
+    >>> from keras_transformer.tasks.bert import evaluate_classifier
+    >>> evaluate_classifier("models/genre")["accuracy"]  # doctest: +SKIP
+    """
+    import tensorflow as tf
+
+    metadata = training.read_metadata(model_dir, CLASSIFIER_TASK)
+    if test_file is None and metadata.get("train_file"):
+        raise ValueError(
+            "This model was trained on a user file; pass the test data "
+            "with `--test-file`. Received: test_file=None"
+        )
+    classifier = load_classifier(model_dir)
+    texts, labels, _ = _load_labeled(test_file, "test", skip_bad_lines)
+    report = classifier.evaluate(texts, labels)
+    png = plot_confusion_matrix(
+        report["confusion_matrix"],
+        report["class_names"],
+        title=f"accuracy {report['accuracy']:.3f}, "
+        f"macro-F1 {report['macro_f1']:.3f}",
+    )
+    output_dir = os.fspath(output_dir or model_dir)
+    path = os.path.join(output_dir, CONFUSION_MATRIX_FILE)
+    training.atomic_write_bytes(path, png)
+    writer = tf.summary.create_file_writer(
+        os.path.join(model_dir, "logs", "evaluation")
+    )
+    with writer.as_default():
+        image = tf.image.decode_png(png, channels=4)[None]  # [1, H, W, 4]
+        step = int(metadata.get("steps") or 0)
+        tf.summary.image("confusion_matrix", image, step=step)
+        tf.summary.scalar("test_accuracy", report["accuracy"], step=step)
+        tf.summary.scalar("test_macro_f1", report["macro_f1"], step=step)
+    writer.close()
+    report["png"] = path
+    report["test_file"] = test_file
+    return report
+
+
+# ---------------------------------------------------------------------------
+# Command line.
+
+
+def _fit_verbosity():
+    return 1 if sys.stdout.isatty() else 2
+
+
+def _add_common_train_arguments(parser, batch_size):
+    parser.add_argument("--output", required=True, help="model directory")
+    parser.add_argument(
+        "--preset",
+        default=DEFAULT_PRESET,
+        help="tiny, mini, small or base (default: %(default)s)",
+    )
+    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument(
+        "--max-minutes", type=float, default=None, help="wall-clock budget"
+    )
+    parser.add_argument("--steps-per-epoch", type=int, default=None)
+    parser.add_argument("--batch-size", type=int, default=batch_size)
+    parser.add_argument(
+        "--sequence-length", type=int, default=DEFAULT_SEQUENCE_LENGTH
+    )
+    parser.add_argument(
+        "--vocabulary-size", type=int, default=DEFAULT_VOCABULARY_SIZE
+    )
+    parser.add_argument(
+        "--learning-rate", type=float, default=None, help="peak rate"
+    )
+    parser.add_argument("--warmup-steps", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def add_train_arguments(task, parser):
+    """Adds the arguments of `train bert-pretrain` / `train classifier`."""
+    if task == PRETRAIN_TASK:
+        parser.add_argument(
+            "--train-file",
+            nargs="+",
+            default=None,
+            help="UTF-8 text files, one example per line (default: the "
+            "bundled English corpus)",
+        )
+        parser.add_argument("--valid-file", nargs="+", default=None)
+        parser.add_argument("--mask-rate", type=float, default=0.15)
+        _add_common_train_arguments(parser, batch_size=64)
+    else:
+        parser.add_argument(
+            "--train-file",
+            default=None,
+            help="label<TAB>text TSV (default: the bundled genre task)",
+        )
+        parser.add_argument("--valid-file", default=None)
+        parser.add_argument("--test-file", default=None)
+        parser.add_argument(
+            "--pretrained", default=None, help="a bert-pretrain directory"
+        )
+        parser.add_argument(
+            "--skip-bad-lines",
+            action="store_true",
+            help="skip malformed TSV lines instead of stopping",
+        )
+        _add_common_train_arguments(parser, batch_size=32)
+
+
+def run_train(task, args):
+    """Runs `train bert-pretrain` or `train classifier`; prints a summary."""
+    from keras_transformer.data import read_text_files
+
+    common = dict(
+        preset=args.preset,
+        vocabulary_size=args.vocabulary_size,
+        sequence_length=args.sequence_length,
+        batch_size=args.batch_size,
+        steps_per_epoch=args.steps_per_epoch,
+        max_minutes=args.max_minutes,
+        seed=args.seed,
+        verbose=_fit_verbosity(),
+    )
+    if args.epochs is not None:
+        common["epochs"] = args.epochs
+    elif args.max_minutes is not None:
+        common["epochs"] = 1000  # The budget decides.
+    if args.learning_rate is not None:
+        common["learning_rate"] = args.learning_rate
+    if args.warmup_steps is not None:
+        common["warmup_steps"] = args.warmup_steps
+    if task == PRETRAIN_TASK:
+        texts = read_text_files(args.train_file) if args.train_file else None
+        valid = read_text_files(args.valid_file) if args.valid_file else None
+        summary = pretrain_bert(
+            args.output,
+            texts=texts,
+            valid_texts=valid,
+            mask_rate=args.mask_rate,
+            **common,
+        )
+    else:
+        summary = train_classifier(
+            args.output,
+            train_file=args.train_file,
+            valid_file=args.valid_file,
+            test_file=args.test_file,
+            pretrained=args.pretrained,
+            skip_bad_lines=args.skip_bad_lines,
+            **common,
+        )
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def add_evaluate_arguments(task, parser):
+    """Adds the arguments of `evaluate classifier`."""
+    parser.add_argument("--model", required=True, help="model directory")
+    parser.add_argument(
+        "--test-file",
+        default=None,
+        help="label<TAB>text TSV (default: the bundled genre test split)",
+    )
+    parser.add_argument(
+        "--output-dir",
+        default=None,
+        help="where to write confusion_matrix.png (default: the model dir)",
+    )
+    parser.add_argument("--skip-bad-lines", action="store_true")
+    parser.add_argument(
+        "--json", action="store_true", help="print the report as JSON"
+    )
+
+
+def run_evaluate(task, args):
+    """Runs `evaluate classifier`; prints the metrics and the matrix."""
+    report = evaluate_classifier(
+        args.model,
+        test_file=args.test_file,
+        output_dir=args.output_dir,
+        skip_bad_lines=args.skip_bad_lines,
+    )
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    names = report["class_names"]
+    print(f"examples  {report['examples']}")
+    print(f"accuracy  {report['accuracy']:.4f}")
+    print(f"macro-F1  {report['macro_f1']:.4f}")
+    width = max(len(n) for n in names)
+    print("confusion matrix (rows: true, columns: predicted)")
+    print(" " * width + "".join(f" {i:>6d}" for i in range(len(names))))
+    for name, row in zip(names, report["confusion_matrix"]):
+        print(f"{name:>{width}}" + "".join(f" {c:>6d}" for c in row))
+    print(f"wrote {report['png']}")
+    return 0
+
+
+def _add_classify_arguments(parser):
+    parser.add_argument("--model", required=True, help="classifier dir")
+    parser.add_argument(
+        "texts", nargs="*", help="texts to classify (default: stdin lines)"
+    )
+
+
+def _run_classify(args):
+    classifier = load_classifier(args.model)
+    texts = args.texts
+    if not texts:
+        texts = [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    for label, probability in classifier.classify(texts):
+        print(f"{label}\t{probability:.4f}")
+    return 0
+
+
+COMMANDS = {"classify": (_add_classify_arguments, _run_classify)}
+
+
+def run_export(task, args):
+    """Runs `export` for a classifier directory; prints the export path."""
+    from keras_transformer.export.classifier import export_classifier
+
+    path = export_classifier(args.model, args.output, overwrite=args.overwrite)
+    print(path)
+    return 0
