@@ -195,11 +195,47 @@ def add_scale_arguments(parser):
     )
 
 
-def strategy_from_args(args):
-    """Applies `--mixed-precision` and returns the `--strategy` strategy."""
-    set_mixed_precision(getattr(args, "mixed_precision", "none") or "none")
-    return distribution_strategy(
-        getattr(args, "strategy", "auto") or "auto", getattr(args, "tpu", None)
+@contextlib.contextmanager
+def scale_scope(strategy="auto", tpu=None, mixed_precision="none"):
+    """Runs the enclosed training under a strategy and a dtype policy.
+
+    Models, optimizers and metrics created inside are placed by the
+    strategy (`strategy.scope()`); layers created inside use the mixed
+    precision policy. The previous global policy is restored on exit.
+    Use `keras_transformer.training.fit` (not `model.fit`) inside, so
+    multi-worker runs work with Keras 3.
+
+    Args:
+        strategy: a name for `distribution_strategy` or a strategy object.
+        tpu: TPU name or address for `strategy="tpu"`/"auto".
+        mixed_precision: "none", "bfloat16" or "float16".
+
+    Yields:
+        The `tf.distribute.Strategy`.
+
+    Example:
+    >>> from keras_transformer import training
+    >>> with training.scale_scope("default", mixed_precision="none") as s:
+    ...     s.num_replicas_in_sync
+    1
+    """
+    previous = keras.config.dtype_policy()
+    if isinstance(strategy, str):
+        strategy = distribution_strategy(strategy, tpu)
+    set_mixed_precision(mixed_precision or "none")
+    try:
+        with strategy.scope():
+            yield strategy
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def scale_scope_from_args(args):
+    """`scale_scope` for the `--strategy`/`--tpu`/`--mixed-precision` args."""
+    return scale_scope(
+        getattr(args, "strategy", "auto") or "auto",
+        getattr(args, "tpu", None),
+        getattr(args, "mixed_precision", "none") or "none",
     )
 
 

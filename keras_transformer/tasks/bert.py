@@ -161,7 +161,8 @@ def _fit(
         output, max_minutes=max_minutes, monitor=monitor, mode=mode
     )
     start = time.monotonic()
-    history = model.fit(
+    history = training.fit(
+        model,
         train_data,
         validation_data=valid_data,
         epochs=epochs,
@@ -933,6 +934,7 @@ def add_train_arguments(task, parser):
         parser.add_argument("--valid-file", nargs="+", default=None)
         parser.add_argument("--mask-rate", type=float, default=0.15)
         _add_common_train_arguments(parser, batch_size=64)
+        training.add_scale_arguments(parser)
     else:
         parser.add_argument(
             "--train-file",
@@ -950,6 +952,7 @@ def add_train_arguments(task, parser):
             help="skip malformed TSV lines instead of stopping",
         )
         _add_common_train_arguments(parser, batch_size=32)
+        training.add_scale_arguments(parser)
 
 
 def run_train(task, args):
@@ -974,26 +977,31 @@ def run_train(task, args):
         common["learning_rate"] = args.learning_rate
     if args.warmup_steps is not None:
         common["warmup_steps"] = args.warmup_steps
-    if task == PRETRAIN_TASK:
-        texts = read_text_files(args.train_file) if args.train_file else None
-        valid = read_text_files(args.valid_file) if args.valid_file else None
-        summary = pretrain_bert(
-            args.output,
-            texts=texts,
-            valid_texts=valid,
-            mask_rate=args.mask_rate,
-            **common,
-        )
-    else:
-        summary = train_classifier(
-            args.output,
-            train_file=args.train_file,
-            valid_file=args.valid_file,
-            test_file=args.test_file,
-            pretrained=args.pretrained,
-            skip_bad_lines=args.skip_bad_lines,
-            **common,
-        )
+    with training.scale_scope_from_args(args):
+        if task == PRETRAIN_TASK:
+            texts = (
+                read_text_files(args.train_file) if args.train_file else None
+            )
+            valid = (
+                read_text_files(args.valid_file) if args.valid_file else None
+            )
+            summary = pretrain_bert(
+                args.output,
+                texts=texts,
+                valid_texts=valid,
+                mask_rate=args.mask_rate,
+                **common,
+            )
+        else:
+            summary = train_classifier(
+                args.output,
+                train_file=args.train_file,
+                valid_file=args.valid_file,
+                test_file=args.test_file,
+                pretrained=args.pretrained,
+                skip_bad_lines=args.skip_bad_lines,
+                **common,
+            )
     print(json.dumps(summary, indent=2))
     return 0
 

@@ -32,6 +32,7 @@ import keras
 import tensorflow as tf
 
 from keras_transformer import generation
+from keras_transformer import training as training_lib
 from keras_transformer.applications.gpt import GPTGenerator, gpt_lm
 from keras_transformer.applications.presets import GPT_PRESETS, get_preset
 from keras_transformer.data import lm as lm_data
@@ -413,6 +414,7 @@ def train_gpt(
     steps_per_epoch=None,
     max_train_lines=None,
     seed=0,
+    backup_every_steps=None,
 ):
     """Trains a GPT language model and writes a model directory.
 
@@ -438,6 +440,8 @@ def train_gpt(
         steps_per_epoch: optional cap on batches per epoch.
         max_train_lines: use only the first lines of the training text.
         seed: seed of weights and shuffling.
+        backup_every_steps: back up for resuming every N steps as well as
+            at the end of every epoch.
 
     Returns:
         The metadata dict written to `output_dir/metadata.json`.
@@ -513,13 +517,15 @@ def train_gpt(
     callbacks = standard_callbacks(
         output_dir,
         max_minutes=max_minutes,
+        backup_every_steps=backup_every_steps,
         extra=[
             meter,
             SampleGeneration(tokenizer, os.path.join(output_dir, "logs")),
         ],
     )
     start = time.monotonic()
-    history = model.fit(
+    history = training_lib.fit(
+        model,
         train_ds,
         validation_data=valid_ds,
         epochs=epochs,
@@ -641,9 +647,24 @@ def add_train_arguments(task, parser):
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--warmup-steps", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--steps-per-epoch", type=int, default=None, help="cap per epoch"
+    )
+    parser.add_argument(
+        "--backup-every-steps",
+        type=int,
+        default=None,
+        help="also back up for resuming every N steps (default: per epoch)",
+    )
+    training_lib.add_scale_arguments(parser)
 
 
 def run_train(task, args):
+    with training_lib.scale_scope_from_args(args):
+        return _run_train(args)
+
+
+def _run_train(args):
     metadata = train_gpt(
         args.output,
         train_files=args.train_file,
@@ -655,6 +676,8 @@ def run_train(task, args):
         sequence_length=args.sequence_length,
         batch_size=args.batch_size,
         warmup_steps=args.warmup_steps,
+        steps_per_epoch=args.steps_per_epoch,
+        backup_every_steps=args.backup_every_steps,
         seed=args.seed,
     )
     perplexity = metadata.get("best_val_perplexity")
