@@ -126,7 +126,8 @@ def make_translation_dataset(
         )
     if max_length < 2:
         raise ValueError(
-            f"`max_length` must be at least 2. Received: max_length={max_length}"
+            "`max_length` must be at least 2. "
+            f"Received: max_length={max_length}"
         )
     dataset = tf.data.Dataset.from_tensor_slices(
         (tf.constant(list(sources)), tf.constant(list(targets)))
