@@ -17,7 +17,11 @@ import os
 import tensorflow as tf
 
 from keras_transformer.data.bert import encode_batch
-from keras_transformer.export.common import export_saved_model
+from keras_transformer.export.common import (
+    ExportError,
+    export_saved_model,
+    validate_version_dir,
+)
 
 
 class ClassifierServingModule(tf.Module):
@@ -52,6 +56,10 @@ class ClassifierServingModule(tf.Module):
 
     def _serve(self, text):
         features = encode_batch(self.tokenizer, text, self._sequence_length)
+        # An empty batch encodes to width 0; the [CLS] read needs width 1.
+        width = tf.shape(features["token_ids"])[1]
+        pad = [[0, 0], [0, tf.maximum(1 - width, 0)]]
+        features = {k: tf.pad(v, pad) for k, v in features.items()}
         logits = self._model(features, training=False)  # [B, C]
         probabilities = tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)
         names = tf.constant(self._class_names, tf.string)  # [C]
@@ -78,6 +86,13 @@ def export_classifier(model_dir, output, overwrite=False):
     """
     from keras_transformer.tasks.bert import load_classifier
 
+    # Refuse a bad destination before the slow loading and tracing.
+    output = validate_version_dir(output)
+    if os.path.exists(output) and not overwrite:
+        raise ExportError(
+            f"{output} already exists; TF Serving versions are immutable. "
+            "Export to a new version number or pass --overwrite."
+        )
     classifier = load_classifier(model_dir)
     module = ClassifierServingModule(
         classifier.model,

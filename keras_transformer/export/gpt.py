@@ -24,7 +24,11 @@ from keras import ops
 
 from keras_transformer import generation
 from keras_transformer.applications.gpt import GPTGenerator
-from keras_transformer.export.common import export_saved_model
+from keras_transformer.export.common import (
+    ExportError,
+    export_saved_model,
+    validate_version_dir,
+)
 
 
 class ServingSampler(generation.Sampler):
@@ -175,6 +179,13 @@ def export_gpt(model_dir, output, overwrite=False, default_max_new_tokens=64):
     )
 
     read_metadata(model_dir, "gpt")
+    # Refuse a bad destination before the slow loading and tracing.
+    output = validate_version_dir(output)
+    if os.path.exists(output) and not overwrite:
+        raise ExportError(
+            f"{output} already exists; TF Serving versions are immutable. "
+            "Export to a new version number or pass --overwrite."
+        )
     model = keras.saving.load_model(
         os.path.join(model_dir, MODEL_FILE), compile=False
     )

@@ -88,6 +88,39 @@ def _check_positive(name, value, allow_none=False):
         raise ValueError(f"`{name}` must be positive. Received: {name}={value}")
 
 
+def _check_training_arguments(
+    preset, vocabulary_size, sequence_length, batch_size, steps_per_epoch
+):
+    """Fails fast, before any data is read or a tokenizer trained."""
+    from keras_transformer.applications.presets import get_preset
+
+    if isinstance(preset, str):
+        get_preset("bert", preset)  # Names the known presets.
+    _check_positive("vocabulary_size", vocabulary_size)
+    _check_positive("batch_size", batch_size)
+    _check_positive("steps_per_epoch", steps_per_epoch, allow_none=True)
+    if isinstance(sequence_length, bool) or not isinstance(
+        sequence_length, int
+    ):
+        raise ValueError(
+            "`sequence_length` must be an integer. "
+            f"Received: sequence_length={sequence_length}"
+        )
+    if sequence_length < 3:
+        raise ValueError(
+            "`sequence_length` must be at least 3 ([CLS], a token, [SEP]). "
+            f"Received: sequence_length={sequence_length}"
+        )
+
+
+def _stdin_lines():
+    """Stdin lines without line ends; invalid UTF-8 becomes U+FFFD."""
+    stream = getattr(sys.stdin, "buffer", None)
+    if stream is None:
+        return [line.rstrip("\n") for line in sys.stdin]
+    return [line.rstrip(b"\n").decode("utf-8", "replace") for line in stream]
+
+
 def _optimizer(hidden_dim, learning_rate, warmup_steps):
     """AdamW with `TransformerSchedule` peaking at `learning_rate`."""
     import keras
@@ -245,6 +278,9 @@ def pretrain_bert(
     _check_positive("epochs", epochs)
     _check_positive("learning_rate", learning_rate)
     _check_positive("warmup_steps", warmup_steps)
+    _check_training_arguments(
+        preset, vocabulary_size, sequence_length, batch_size, steps_per_epoch
+    )
     output = os.fspath(output)
     _check_output_dir(output, PRETRAIN_TASK)
     if texts is None:
@@ -425,6 +461,9 @@ def train_classifier(
 
     _check_positive("max_minutes", max_minutes, allow_none=True)
     _check_positive("epochs", epochs)
+    _check_training_arguments(
+        preset, vocabulary_size, sequence_length, batch_size, steps_per_epoch
+    )
     output = os.fspath(output)
     pretrained_metadata = None
     if pretrained is not None:
@@ -1060,7 +1099,7 @@ def _run_classify(args):
     classifier = load_classifier(args.model)
     texts = args.texts
     if not texts:
-        texts = [line.rstrip("\n") for line in sys.stdin if line.strip()]
+        texts = [line for line in _stdin_lines() if line.strip()]
     for label, probability in classifier.classify(texts):
         print(f"{label}\t{probability:.4f}")
     return 0

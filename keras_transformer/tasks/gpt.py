@@ -464,6 +464,27 @@ def train_gpt(
                 f"`{name}` must be a positive integer. "
                 f"Received: {name}={value!r}"
             )
+    for name, value, minimum in (
+        ("sequence_length", sequence_length, 2),
+        ("steps_per_epoch", steps_per_epoch, 1),
+        ("max_train_lines", max_train_lines, 1),
+    ):
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int):
+            value_ok = False
+        else:
+            value_ok = value >= minimum
+        if not value_ok:
+            raise ValueError(
+                f"`{name}` must be an integer of at least {minimum} (or "
+                f"None). Received: {name}={value!r}"
+            )
+    if max_minutes is not None and not max_minutes > 0:
+        raise ValueError(
+            "`max_minutes` must be positive (or None). "
+            f"Received: max_minutes={max_minutes!r}"
+        )
     keras.utils.set_random_seed(seed)
     train_texts, valid_texts, description = _load_texts(
         train_files, valid_files, max_train_lines
@@ -753,7 +774,13 @@ def run_generate(args):
     )
     prompts = args.prompts
     if not prompts:
-        prompts = [line.rstrip("\n") for line in sys.stdin]
+        stream = getattr(sys.stdin, "buffer", None)
+        if stream is None:
+            prompts = [line.rstrip("\n") for line in sys.stdin]
+        else:  # Invalid UTF-8 becomes U+FFFD, which the tokenizer reads.
+            prompts = [
+                line.rstrip(b"\n").decode("utf-8", "replace") for line in stream
+            ]
     if args.no_stream or args.sampler == "beam":
         texts = generator.generate(
             prompts,

@@ -794,10 +794,19 @@ def _add_translate_arguments(parser):
     )
 
 
+def _stdin_lines():
+    """Stdin lines without line ends; invalid UTF-8 becomes U+FFFD."""
+    stream = getattr(sys.stdin, "buffer", None)
+    if stream is None:
+        return [line.rstrip("\n") for line in sys.stdin]
+    return [line.rstrip(b"\n").decode("utf-8", "replace") for line in stream]
+
+
 def _run_translate(args):
     translator = load_translator(args.model)
-    texts = args.text or [line.rstrip("\n") for line in sys.stdin]
-    texts = [t for t in texts if t.strip()]
+    # One output line per input line, empty ones included, so outputs stay
+    # aligned with inputs; invalid UTF-8 on stdin becomes U+FFFD.
+    texts = args.text or _stdin_lines()
     for output in translator.translate(
         texts, beam_size=args.beam_size, length_penalty=args.length_penalty
     ):
