@@ -282,6 +282,37 @@ class TimeBudget(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """`keras.callbacks.BackupAndRestore` whose backups survive a SIGKILL.
+
+    Keras writes the backup weights in place, so a job killed while saving
+    leaves a truncated HDF5 file and the restarted job cannot resume. Here
+    the weights and the training state are written to temporary files and
+    renamed into place (weights first), so the backup directory always holds
+    a complete, loadable backup: the previous one or the new one.
+
+    Args:
+        backup_dir: the backup directory.
+        save_freq: "epoch" or a number of batches.
+    """
+
+    def __init__(self, backup_dir, save_freq="epoch"):
+        super().__init__(
+            backup_dir, save_freq=save_freq, delete_checkpoint=False
+        )
+
+    def _save_model(self):
+        os.makedirs(self.backup_dir, exist_ok=True)
+        tmp_weights = os.path.join(self.backup_dir, ".tmp-latest.weights.h5")
+        self.model.save_weights(tmp_weights, overwrite=True)
+        state = {"epoch": self._current_epoch, "batch": self._last_batch_seen}
+        tmp_state = self._training_metadata_path + ".tmp"
+        with open(tmp_state, "w", encoding="utf-8") as f:
+            json.dump(state, f)
+        os.replace(tmp_weights, self._weights_path)
+        os.replace(tmp_state, self._training_metadata_path)
+
+
 class LearningRateLogger(keras.callbacks.Callback):
     """Adds the optimizer's current learning rate to the epoch logs.
 
@@ -499,15 +530,14 @@ def standard_callbacks(
             last backup: weights, optimizer state and step count.
 
     Returns:
-        A list: TimeBudget, BackupAndRestore, LearningRateLogger, *extra,
+        A list: TimeBudget, AtomicBackupAndRestore, LearningRateLogger, *extra,
         AtomicBestCheckpoint, TensorBoard.
     """
     return [
         TimeBudget(max_minutes),
-        keras.callbacks.BackupAndRestore(
+        AtomicBackupAndRestore(
             os.path.join(output_dir, "backup"),
             save_freq=backup_every_steps or "epoch",
-            delete_checkpoint=False,
         ),
         LearningRateLogger(),
         *extra,

@@ -122,3 +122,35 @@ def test_best_checkpoint_survives_a_resume(tmp_path):
     assert resumed.best == 1.0
     resumed.on_epoch_end(2, {"val_loss": 0.5})
     assert resumed.best == 0.5
+
+
+def test_backup_interrupted_while_saving_keeps_the_last_good_one(tmp_path):
+    model = _model()
+    model.compile("sgd", "mse")
+    backup = training.AtomicBackupAndRestore(str(tmp_path / "backup"))
+    backup.set_model(model)
+    backup._current_epoch, backup._last_batch_seen = 1, 0
+    backup._save_model()
+    good = model.get_weights()
+
+    def killed_halfway(path, overwrite=True):
+        with open(path, "wb") as f:
+            f.write(b"\x89HDF partial")
+        raise KeyboardInterrupt("SIGKILL stand-in")
+
+    original = model.save_weights
+    model.save_weights = killed_halfway
+    model.set_weights([w + 1.0 for w in good])
+    backup._current_epoch = 2
+    with pytest.raises(KeyboardInterrupt):
+        backup._save_model()
+    model.save_weights = original
+
+    fresh = _model()
+    fresh.compile("sgd", "mse")
+    restore = training.AtomicBackupAndRestore(str(tmp_path / "backup"))
+    restore.set_model(fresh)
+    restore.on_train_begin()
+    for a, b in zip(fresh.get_weights(), good):
+        np.testing.assert_allclose(a, b)
+    assert fresh._initial_epoch == 1
