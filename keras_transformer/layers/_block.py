@@ -78,6 +78,94 @@ class FeedForward(keras.layers.Layer):
         return inputs_shape
 
 
+class TransformerBlock(keras.layers.Layer):
+    """Arguments, validation and config shared by the encoder and decoder
+    blocks (private base class)."""
+
+    def __init__(
+        self,
+        intermediate_dim,
+        num_heads,
+        dropout=0.0,
+        activation="relu",
+        layer_norm_epsilon=1e-5,
+        normalize_first=False,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        validate_block_args(
+            intermediate_dim, num_heads, dropout, activation, layer_norm_epsilon
+        )
+        self.intermediate_dim = intermediate_dim
+        self.num_heads = num_heads
+        self.dropout = dropout
+        self.activation = keras.activations.get(activation)
+        self.layer_norm_epsilon = layer_norm_epsilon
+        self.normalize_first = normalize_first
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.supports_masking = True
+
+    def check_model_size(self, dim):
+        if dim is None or dim % self.num_heads != 0:
+            raise ValueError(
+                f"`num_heads` must divide the model size ({dim}). "
+                f"Received: num_heads={self.num_heads}"
+            )
+
+    def make_attention(self, name):
+        from keras_transformer.layers.multi_head_attention import (
+            MultiHeadAttention,
+        )
+
+        return MultiHeadAttention(
+            self.num_heads,
+            dropout=self.dropout,
+            kernel_initializer=self.kernel_initializer,
+            bias_initializer=self.bias_initializer,
+            dtype=self.dtype_policy,
+            name=name,
+        )
+
+    def make_feed_forward(self):
+        return FeedForward(
+            self.intermediate_dim,
+            self.activation,
+            self.dropout,
+            self.kernel_initializer,
+            self.bias_initializer,
+            dtype=self.dtype_policy,
+            name="feed_forward",
+        )
+
+    def make_dropout(self, name):
+        return keras.layers.Dropout(
+            self.dropout, dtype=self.dtype_policy, name=name
+        )
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "intermediate_dim": self.intermediate_dim,
+                "num_heads": self.num_heads,
+                "dropout": self.dropout,
+                "activation": keras.activations.serialize(self.activation),
+                "layer_norm_epsilon": self.layer_norm_epsilon,
+                "normalize_first": self.normalize_first,
+                "kernel_initializer": keras.initializers.serialize(
+                    self.kernel_initializer
+                ),
+                "bias_initializer": keras.initializers.serialize(
+                    self.bias_initializer
+                ),
+            }
+        )
+        return config
+
+
 def layer_norm(block, name):
     return keras.layers.LayerNormalization(
         epsilon=block.layer_norm_epsilon, dtype=block.dtype_policy, name=name

@@ -4,16 +4,11 @@ import keras
 from keras import ops
 
 from keras_transformer.layers import masks
-from keras_transformer.layers._block import (
-    FeedForward,
-    layer_norm,
-    validate_block_args,
-)
-from keras_transformer.layers.multi_head_attention import MultiHeadAttention
+from keras_transformer.layers._block import TransformerBlock, layer_norm
 
 
 @keras.saving.register_keras_serializable(package="keras_transformer")
-class TransformerDecoder(keras.layers.Layer):
+class TransformerDecoder(TransformerBlock):
     """One Transformer decoder block.
 
     Causal self-attention, then (only when the block is built with an
@@ -71,86 +66,35 @@ class TransformerDecoder(keras.layers.Layer):
         Vaswani et al., "Attention Is All You Need", 2017.
     """
 
-    def __init__(
-        self,
-        intermediate_dim,
-        num_heads,
-        dropout=0.0,
-        activation="relu",
-        layer_norm_epsilon=1e-5,
-        normalize_first=False,
-        kernel_initializer="glorot_uniform",
-        bias_initializer="zeros",
-        **kwargs,
-    ):
-        super().__init__(**kwargs)
-        validate_block_args(
-            intermediate_dim, num_heads, dropout, activation, layer_norm_epsilon
-        )
-        self.intermediate_dim = intermediate_dim
-        self.num_heads = num_heads
-        self.dropout = dropout
-        self.activation = keras.activations.get(activation)
-        self.layer_norm_epsilon = layer_norm_epsilon
-        self.normalize_first = normalize_first
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
-        self.supports_masking = True
-
-    def _attention(self, name):
-        return MultiHeadAttention(
-            self.num_heads,
-            dropout=self.dropout,
-            kernel_initializer=self.kernel_initializer,
-            bias_initializer=self.bias_initializer,
-            dtype=self.dtype_policy,
-            name=name,
-        )
-
-    def _dropout(self, name):
-        return keras.layers.Dropout(
-            self.dropout, dtype=self.dtype_policy, name=name
-        )
-
     def build(self, decoder_sequence_shape, encoder_sequence_shape=None):
         dim = decoder_sequence_shape[-1]
-        if dim is None or dim % self.num_heads != 0:
-            raise ValueError(
-                f"`num_heads` must divide the model size ({dim}). "
-                f"Received: num_heads={self.num_heads}"
-            )
+        self.check_model_size(dim)
         self.head_dim = dim // self.num_heads
-        self.self_attention = self._attention("self_attention")
+        self.self_attention = self.make_attention("self_attention")
         self.self_attention.build(decoder_sequence_shape)
         self.self_attention_norm = layer_norm(self, "self_attention_norm")
         self.self_attention_norm.build(decoder_sequence_shape)
-        self.self_attention_dropout = self._dropout("self_attention_dropout")
+        self.self_attention_dropout = self.make_dropout(
+            "self_attention_dropout"
+        )
 
         self.has_cross_attention = encoder_sequence_shape is not None
         if self.has_cross_attention:
-            self.cross_attention = self._attention("cross_attention")
+            self.cross_attention = self.make_attention("cross_attention")
             self.cross_attention.build(
                 decoder_sequence_shape, encoder_sequence_shape
             )
             self.cross_attention_norm = layer_norm(self, "cross_attention_norm")
             self.cross_attention_norm.build(decoder_sequence_shape)
-            self.cross_attention_dropout = self._dropout(
+            self.cross_attention_dropout = self.make_dropout(
                 "cross_attention_dropout"
             )
 
-        self.feed_forward = FeedForward(
-            self.intermediate_dim,
-            self.activation,
-            self.dropout,
-            self.kernel_initializer,
-            self.bias_initializer,
-            dtype=self.dtype_policy,
-            name="feed_forward",
-        )
+        self.feed_forward = self.make_feed_forward()
         self.feed_forward.build(decoder_sequence_shape)
         self.feed_forward_norm = layer_norm(self, "feed_forward_norm")
         self.feed_forward_norm.build(decoder_sequence_shape)
-        self.feed_forward_dropout = self._dropout("feed_forward_dropout")
+        self.feed_forward_dropout = self.make_dropout("feed_forward_dropout")
         self.built = True
 
     def compute_cross_attention_cache(self, encoder_sequence):
@@ -294,26 +238,6 @@ class TransformerDecoder(keras.layers.Layer):
             self_attention_cache.shape, dtype=self_attention_cache.dtype
         )
         return output, cache
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "intermediate_dim": self.intermediate_dim,
-                "num_heads": self.num_heads,
-                "dropout": self.dropout,
-                "activation": keras.activations.serialize(self.activation),
-                "layer_norm_epsilon": self.layer_norm_epsilon,
-                "normalize_first": self.normalize_first,
-                "kernel_initializer": keras.initializers.serialize(
-                    self.kernel_initializer
-                ),
-                "bias_initializer": keras.initializers.serialize(
-                    self.bias_initializer
-                ),
-            }
-        )
-        return config
 
 
 def empty_self_attention_cache(

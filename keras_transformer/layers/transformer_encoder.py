@@ -3,16 +3,11 @@
 import keras
 
 from keras_transformer.layers import masks
-from keras_transformer.layers._block import (
-    FeedForward,
-    layer_norm,
-    validate_block_args,
-)
-from keras_transformer.layers.multi_head_attention import MultiHeadAttention
+from keras_transformer.layers._block import TransformerBlock, layer_norm
 
 
 @keras.saving.register_keras_serializable(package="keras_transformer")
-class TransformerEncoder(keras.layers.Layer):
+class TransformerEncoder(TransformerBlock):
     """One Transformer encoder block: self-attention then feed-forward.
 
     Each sublayer has a residual connection and layer normalization, applied
@@ -60,68 +55,18 @@ class TransformerEncoder(keras.layers.Layer):
         Architecture", 2020 (pre-LN).
     """
 
-    def __init__(
-        self,
-        intermediate_dim,
-        num_heads,
-        dropout=0.0,
-        activation="relu",
-        layer_norm_epsilon=1e-5,
-        normalize_first=False,
-        kernel_initializer="glorot_uniform",
-        bias_initializer="zeros",
-        **kwargs,
-    ):
-        super().__init__(**kwargs)
-        validate_block_args(
-            intermediate_dim, num_heads, dropout, activation, layer_norm_epsilon
-        )
-        self.intermediate_dim = intermediate_dim
-        self.num_heads = num_heads
-        self.dropout = dropout
-        self.activation = keras.activations.get(activation)
-        self.layer_norm_epsilon = layer_norm_epsilon
-        self.normalize_first = normalize_first
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
-        self.supports_masking = True
-
     def build(self, inputs_shape):
-        dim = inputs_shape[-1]
-        if dim is None or dim % self.num_heads != 0:
-            raise ValueError(
-                f"`num_heads` must divide the model size ({dim}). "
-                f"Received: num_heads={self.num_heads}"
-            )
-        self.self_attention = MultiHeadAttention(
-            self.num_heads,
-            dropout=self.dropout,
-            kernel_initializer=self.kernel_initializer,
-            bias_initializer=self.bias_initializer,
-            dtype=self.dtype_policy,
-            name="self_attention",
-        )
+        self.check_model_size(inputs_shape[-1])
+        self.self_attention = self.make_attention("self_attention")
         self.self_attention.build(inputs_shape)
         self.attention_norm = layer_norm(self, "self_attention_norm")
         self.attention_norm.build(inputs_shape)
-        self.attention_dropout = keras.layers.Dropout(
-            self.dropout, dtype=self.dtype_policy, name="self_attention_dropout"
-        )
-        self.feed_forward = FeedForward(
-            self.intermediate_dim,
-            self.activation,
-            self.dropout,
-            self.kernel_initializer,
-            self.bias_initializer,
-            dtype=self.dtype_policy,
-            name="feed_forward",
-        )
+        self.attention_dropout = self.make_dropout("self_attention_dropout")
+        self.feed_forward = self.make_feed_forward()
         self.feed_forward.build(inputs_shape)
         self.feed_forward_norm = layer_norm(self, "feed_forward_norm")
         self.feed_forward_norm.build(inputs_shape)
-        self.feed_forward_dropout = keras.layers.Dropout(
-            self.dropout, dtype=self.dtype_policy, name="feed_forward_dropout"
-        )
+        self.feed_forward_dropout = self.make_dropout("feed_forward_dropout")
         self.built = True
 
     def call(
@@ -181,23 +126,3 @@ class TransformerEncoder(keras.layers.Layer):
             (b, self.num_heads, t, t), dtype=self.compute_dtype
         )
         return output, scores
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "intermediate_dim": self.intermediate_dim,
-                "num_heads": self.num_heads,
-                "dropout": self.dropout,
-                "activation": keras.activations.serialize(self.activation),
-                "layer_norm_epsilon": self.layer_norm_epsilon,
-                "normalize_first": self.normalize_first,
-                "kernel_initializer": keras.initializers.serialize(
-                    self.kernel_initializer
-                ),
-                "bias_initializer": keras.initializers.serialize(
-                    self.bias_initializer
-                ),
-            }
-        )
-        return config
