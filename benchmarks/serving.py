@@ -51,6 +51,7 @@ print(json.dumps(result))
 def input_key(path):
     """The name of the single string input of `serving_default`."""
     import tensorflow as tf
+    import tensorflow_text  # noqa: F401  (registers the tokenizer ops)
 
     model = tf.saved_model.load(path)
     spec = model.signatures["serving_default"].structured_input_signature[1]
