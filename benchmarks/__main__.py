@@ -1,8 +1,9 @@
 """`python -m benchmarks`: the fast benchmarks, side by side with KerasHub.
 
 Runs training throughput and generation speed (a few minutes each on 2 CPU
-cores) and, when exported models exist, serving latency. Add `--tiny` for a
-smoke run with small sizes.
+cores). Add `--tiny` for a smoke run with small sizes. The long ones run on
+their own: `python -m benchmarks.quality` (equal-budget quality, about 20
+minutes) and `python -m benchmarks.serving EXPORT ...` (serving latency).
 """
 
 import argparse
