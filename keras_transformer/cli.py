@@ -5,6 +5,8 @@ Thin: it builds the argument parser from the task modules in
 provides, for the names it serves:
 
 - `TRAIN_TASKS`, `add_train_arguments(task, parser)`, `run_train(task, args)`
+  (the dispatcher adds `--strategy`, `--tpu` and `--mixed-precision` and runs
+  `run_train` inside `training.scale_scope`)
 - `EVALUATE_TASKS`, `add_evaluate_arguments(task, parser)`,
   `run_evaluate(task, args)`
 - `COMMANDS`: {command: (add_arguments(parser), run(args))} for top-level
@@ -20,6 +22,8 @@ import importlib
 import logging
 import os
 import sys
+
+from keras_transformer import training
 
 TASK_MODULES = (
     "keras_transformer.tasks.translation",
@@ -62,7 +66,8 @@ def build_parser():
         for task in getattr(module, "TRAIN_TASKS", ()):
             sub = train_tasks.add_parser(task, help=f"train {task}")
             module.add_train_arguments(task, sub)
-            sub.set_defaults(run=lambda a, m=module: m.run_train(a.task, a))
+            training.add_scale_arguments(sub)
+            sub.set_defaults(run=lambda a, m=module: _train(m, a))
         for task in getattr(module, "EVALUATE_TASKS", ()):
             sub = evaluate_tasks.add_parser(task, help=f"evaluate {task}")
             module.add_evaluate_arguments(task, sub)
@@ -89,10 +94,15 @@ def build_parser():
     return parser
 
 
-def _export(args, export_tasks):
-    from keras_transformer.training import read_metadata
+def _train(module, args):
+    # Every train command takes --strategy/--tpu/--mixed-precision; the
+    # task's model, optimizer and metrics are created inside this scope.
+    with training.scale_scope_from_args(args):
+        return module.run_train(args.task, args)
 
-    metadata = read_metadata(args.model, tuple(export_tasks) or None)
+
+def _export(args, export_tasks):
+    metadata = training.read_metadata(args.model, tuple(export_tasks) or None)
     module = export_tasks[metadata["task"]]
     return module.run_export(metadata["task"], args)
 

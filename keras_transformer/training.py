@@ -329,6 +329,9 @@ class LearningRateLogger(keras.callbacks.Callback):
 class AtomicBestCheckpoint(keras.callbacks.Callback):
     """Saves the model when `monitor` improves, via a temporary file.
 
+    If training ends before `monitor` was ever logged, the final model is
+    saved so that the run always leaves a loadable model.
+
     Args:
         path: destination `.keras` file.
         monitor: the log key to watch (e.g. "val_loss").
@@ -376,6 +379,12 @@ class AtomicBestCheckpoint(keras.callbacks.Callback):
                 {"monitor": self.monitor, "best": self.best, "epoch": epoch},
             )
             logger.info("Saved %s (%s=%.4f)", self.path, self.monitor, value)
+
+    def on_train_end(self, logs=None):
+        # A run stopped before its first validation (a tiny time budget)
+        # still leaves a loadable model.
+        if not os.path.exists(self.path):
+            atomic_save_model(self.model, self.path)
 
 
 def attention_maps(model, inputs, block_names=None):

@@ -106,6 +106,34 @@ def _encoded_examples(texts, tokenizer, sequence_length, labels=None):
     return dataset.unbatch().map(trim)
 
 
+def _shuffle_repeat_batch(
+    dataset,
+    num_examples,
+    batch_size,
+    sequence_length,
+    bucket,
+    *,
+    shuffle,
+    repeat,
+    seed,
+):
+    """Shuffles, repeats and batches encoded examples (shared by both
+    pipelines)."""
+    if shuffle:
+        dataset = dataset.shuffle(
+            min(num_examples, 20_000), seed=seed, reshuffle_each_iteration=True
+        )
+    if repeat:
+        dataset = dataset.repeat()
+    return _batched(
+        dataset,
+        batch_size,
+        sequence_length,
+        bucket,
+        num_examples=None if repeat else num_examples,
+    )
+
+
 def _batched(
     dataset,
     batch_size,
@@ -189,18 +217,15 @@ def classification_dataset(
         raise ValueError("`texts` is empty. Received: texts=[]")
     bucket = shuffle if bucket is None else bucket
     dataset = _encoded_examples(texts, tokenizer, sequence_length, labels)
-    if shuffle:
-        dataset = dataset.shuffle(
-            min(len(texts), 20_000), seed=seed, reshuffle_each_iteration=True
-        )
-    if repeat:
-        dataset = dataset.repeat()
-    dataset = _batched(
+    dataset = _shuffle_repeat_batch(
         dataset,
+        len(texts),
         batch_size,
         sequence_length,
         bucket,
-        num_examples=None if repeat else len(texts),
+        shuffle=shuffle,
+        repeat=repeat,
+        seed=seed,
     )
     if labels is None:
         dataset = dataset.map(_features)
@@ -417,18 +442,15 @@ def masked_lm_dataset(
     ]
     bucket = shuffle if bucket is None else bucket
     dataset = _encoded_examples(texts, tokenizer, sequence_length)
-    if shuffle:
-        dataset = dataset.shuffle(
-            min(len(texts), 20_000), seed=seed, reshuffle_each_iteration=True
-        )
-    if repeat:
-        dataset = dataset.repeat()
-    dataset = _batched(
+    dataset = _shuffle_repeat_batch(
         dataset,
+        len(texts),
         batch_size,
         sequence_length,
         bucket,
-        num_examples=None if repeat else len(texts),
+        shuffle=shuffle,
+        repeat=repeat,
+        seed=seed,
     )
 
     def mask(index, ids):

@@ -973,7 +973,6 @@ def add_train_arguments(task, parser):
         parser.add_argument("--valid-file", nargs="+", default=None)
         parser.add_argument("--mask-rate", type=float, default=0.15)
         _add_common_train_arguments(parser, batch_size=64)
-        training.add_scale_arguments(parser)
     else:
         parser.add_argument(
             "--train-file",
@@ -991,7 +990,6 @@ def add_train_arguments(task, parser):
             help="skip malformed TSV lines instead of stopping",
         )
         _add_common_train_arguments(parser, batch_size=32)
-        training.add_scale_arguments(parser)
 
 
 def run_train(task, args):
@@ -1016,31 +1014,26 @@ def run_train(task, args):
         common["learning_rate"] = args.learning_rate
     if args.warmup_steps is not None:
         common["warmup_steps"] = args.warmup_steps
-    with training.scale_scope_from_args(args):
-        if task == PRETRAIN_TASK:
-            texts = (
-                read_text_files(args.train_file) if args.train_file else None
-            )
-            valid = (
-                read_text_files(args.valid_file) if args.valid_file else None
-            )
-            summary = pretrain_bert(
-                args.output,
-                texts=texts,
-                valid_texts=valid,
-                mask_rate=args.mask_rate,
-                **common,
-            )
-        else:
-            summary = train_classifier(
-                args.output,
-                train_file=args.train_file,
-                valid_file=args.valid_file,
-                test_file=args.test_file,
-                pretrained=args.pretrained,
-                skip_bad_lines=args.skip_bad_lines,
-                **common,
-            )
+    if task == PRETRAIN_TASK:
+        texts = read_text_files(args.train_file) if args.train_file else None
+        valid = read_text_files(args.valid_file) if args.valid_file else None
+        summary = pretrain_bert(
+            args.output,
+            texts=texts,
+            valid_texts=valid,
+            mask_rate=args.mask_rate,
+            **common,
+        )
+    else:
+        summary = train_classifier(
+            args.output,
+            train_file=args.train_file,
+            valid_file=args.valid_file,
+            test_file=args.test_file,
+            pretrained=args.pretrained,
+            skip_bad_lines=args.skip_bad_lines,
+            **common,
+        )
     print(json.dumps(summary, indent=2))
     return 0
 

@@ -49,7 +49,6 @@ from keras_transformer.training import (
     METADATA_FILE,
     MODEL_FILE,
     TOKENIZER_FILE,
-    atomic_save_model,
     read_metadata,
     standard_callbacks,
     write_metadata,
@@ -556,14 +555,11 @@ def train_gpt(
         verbose=2,
     )
     minutes = (time.monotonic() - start) / 60.0
-    model_path = os.path.join(output_dir, MODEL_FILE)
     if not history.history and os.path.exists(
         os.path.join(output_dir, METADATA_FILE)
     ):
         logger.info("%s already finished all %d epochs", output_dir, epochs)
         return read_metadata(output_dir, TASK)
-    if not os.path.exists(model_path):
-        atomic_save_model(model, model_path)
     val_losses = history.history.get("val_loss") or []
     best = best_perplexity = None
     if val_losses:
@@ -677,15 +673,9 @@ def add_train_arguments(task, parser):
         default=None,
         help="also back up for resuming every N steps (default: per epoch)",
     )
-    training_lib.add_scale_arguments(parser)
 
 
 def run_train(task, args):
-    with training_lib.scale_scope_from_args(args):
-        return _run_train(args)
-
-
-def _run_train(args):
     metadata = train_gpt(
         args.output,
         train_files=args.train_file,

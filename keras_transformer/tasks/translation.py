@@ -562,9 +562,6 @@ def train_translation(
         verbose=verbose,
     )
     wall_seconds = time.monotonic() - start
-    model_path = os.path.join(output_dir, training.MODEL_FILE)
-    if not os.path.exists(model_path):
-        training.atomic_save_model(model, model_path)
     steps = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
     logs = {k: float(v[-1]) for k, v in history.history.items() if v}
     tokens_per_second = (
@@ -716,15 +713,9 @@ def add_train_arguments(task, parser):
         help="after training, also export a SavedModel to DIR "
         "(.../NAME/VERSION)",
     )
-    training.add_scale_arguments(parser)
 
 
 def run_train(task, args):
-    with training.scale_scope_from_args(args):
-        return _run_train(args)
-
-
-def _run_train(args):
     metadata = train_translation(
         args.output,
         train_file=args.train_file,
