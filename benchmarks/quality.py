@@ -12,7 +12,8 @@ loss, optimizer and learning-rate schedule; only the model layers differ.
   preset). Metric: corpus BLEU (sacrebleu) of greedy translations of the
   first `--test-sentences` bundled test pairs. Ours decodes with its cached
   `Translator`; KerasHub's model by full recomputation of the decoder on the
-  growing prefix (quality, not speed, is compared here).
+  growing prefix (quality, not speed, is compared here). Ours is also
+  scored with beam search (width 4) on the same sentences.
 - GPT (English LM): our `gpt_lm` with the `small` preset against
   `keras_hub.models.GPT2Backbone` of the same sizes inside
   `GPT2CausalLM(preprocessor=None)`. Metric: token-weighted perplexity on
@@ -324,7 +325,15 @@ def run_translation_side(side, tokenizer_path, minutes, tiny, test_sentences):
             model, tokenizer, max_length=max_length, jit_compile=False
         )
         hypotheses = translator.translate(test_sources)
+        beam = corpus_bleu(
+            translator.translate(test_sources, beam_size=4), test_targets
+        )
+        extra = {
+            "bleu_beam4": float(beam["bleu"]),
+            "chrf_beam4": float(beam["chrf"]),
+        }
     else:
+        extra = {}  # no cached beam search on the KerasHub side
         hypotheses = hub_greedy_translate(
             hub, tokenizer, test_sources, max_length
         )
@@ -342,6 +351,7 @@ def run_translation_side(side, tokenizer_path, minutes, tiny, test_sentences):
         "chrf": float(scores["chrf"]),
         "test_sentences": len(test_sources),
         "eval_seconds": time.monotonic() - start,
+        **extra,
         "samples": [
             {"source": s, "reference": r, "hypothesis": h}
             for s, r, h in list(zip(test_sources, test_targets, hypotheses))[:3]

@@ -10,11 +10,17 @@ from keras_transformer.layers._utils import (
 
 
 def validate_block_args(
-    intermediate_dim, num_heads, dropout, activation, layer_norm_epsilon
+    intermediate_dim,
+    num_heads,
+    dropout,
+    activation,
+    layer_norm_epsilon,
+    intermediate_dropout=0.0,
 ):
     check_positive_int("intermediate_dim", intermediate_dim)
     check_positive_int("num_heads", num_heads)
     check_rate("dropout", dropout)
+    check_rate("intermediate_dropout", intermediate_dropout)
     check_activation("activation", activation)
     if (
         isinstance(layer_norm_epsilon, bool)
@@ -28,7 +34,11 @@ def validate_block_args(
 
 
 class FeedForward(keras.layers.Layer):
-    """Position-wise two-layer feed-forward network (private helper)."""
+    """Position-wise two-layer feed-forward network (private helper).
+
+    `dropout` applies to the hidden layer (tensor2tensor's "relu dropout");
+    at rate 0 no random mask is drawn at all.
+    """
 
     def __init__(
         self,
@@ -92,15 +102,22 @@ class TransformerBlock(keras.layers.Layer):
         normalize_first=False,
         kernel_initializer="glorot_uniform",
         bias_initializer="zeros",
+        intermediate_dropout=0.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
         validate_block_args(
-            intermediate_dim, num_heads, dropout, activation, layer_norm_epsilon
+            intermediate_dim,
+            num_heads,
+            dropout,
+            activation,
+            layer_norm_epsilon,
+            intermediate_dropout,
         )
         self.intermediate_dim = intermediate_dim
         self.num_heads = num_heads
         self.dropout = dropout
+        self.intermediate_dropout = intermediate_dropout
         self.activation = keras.activations.get(activation)
         self.layer_norm_epsilon = layer_norm_epsilon
         self.normalize_first = normalize_first
@@ -133,7 +150,7 @@ class TransformerBlock(keras.layers.Layer):
         return FeedForward(
             self.intermediate_dim,
             self.activation,
-            self.dropout,
+            self.intermediate_dropout,
             self.kernel_initializer,
             self.bias_initializer,
             dtype=self.dtype_policy,
@@ -152,6 +169,7 @@ class TransformerBlock(keras.layers.Layer):
                 "intermediate_dim": self.intermediate_dim,
                 "num_heads": self.num_heads,
                 "dropout": self.dropout,
+                "intermediate_dropout": self.intermediate_dropout,
                 "activation": keras.activations.serialize(self.activation),
                 "layer_norm_epsilon": self.layer_norm_epsilon,
                 "normalize_first": self.normalize_first,

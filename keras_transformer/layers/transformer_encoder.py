@@ -19,14 +19,18 @@ class TransformerEncoder(TransformerBlock):
     Args:
         intermediate_dim: hidden size of the feed-forward network.
         num_heads: number of attention heads; must divide D.
-        dropout: dropout rate for attention probabilities, sublayer outputs
-            and the feed-forward hidden layer.
+        dropout: dropout rate of the attention probabilities and of the
+            sublayer outputs before the residual additions.
         activation: activation of the feed-forward network (name or
             callable), e.g. `"relu"` or `"gelu"`.
         layer_norm_epsilon: epsilon of the layer normalizations.
         normalize_first: pre-LN if True, post-LN if False.
         kernel_initializer: initializer of the dense kernels.
         bias_initializer: initializer of the dense biases.
+        intermediate_dropout: dropout rate of the feed-forward hidden layer
+            (default 0, as in the paper and BERT; tensor2tensor's "relu
+            dropout"). Drawing that [B, T, intermediate_dim] mask costs
+            about 6% of a CPU training step.
         **kwargs: standard `keras.layers.Layer` arguments.
 
     Call arguments:

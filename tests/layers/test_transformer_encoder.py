@@ -23,6 +23,7 @@ def test_shared_checks(tmp_path, normalize_first):
             "intermediate_dim": 32,
             "num_heads": 2,
             "dropout": 0.1,
+            "intermediate_dropout": 0.2,
             "activation": "gelu",
             "normalize_first": normalize_first,
         },
@@ -83,6 +84,22 @@ def test_invalid_arguments():
         TransformerEncoder(0, 2)
     with pytest.raises(ValueError, match="layer_norm_epsilon=0"):
         TransformerEncoder(32, 2, layer_norm_epsilon=0)
+    with pytest.raises(ValueError, match="intermediate_dropout=1.5"):
+        TransformerEncoder(32, 2, intermediate_dropout=1.5)
+
+
+def test_intermediate_dropout_is_the_only_random_part():
+    x = _seq()
+    # dropout=0: the feed-forward hidden dropout alone makes training
+    # outputs random; at its default of 0, training equals inference.
+    plain = TransformerEncoder(32, 2)
+    np.testing.assert_allclose(
+        _np(plain(x, training=True)), _np(plain(x, training=False)), atol=1e-6
+    )
+    noisy = TransformerEncoder(32, 2, intermediate_dropout=0.5)
+    inference = _np(noisy(x, training=False))
+    assert np.abs(_np(noisy(x, training=True)) - inference).max() > 1e-3
+    np.testing.assert_allclose(_np(noisy(x)), inference, atol=1e-6)
 
 
 def test_positional_padding_mask_in_functional_model():
