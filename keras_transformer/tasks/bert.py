@@ -403,6 +403,7 @@ def train_classifier(
     learning_rate=None,
     warmup_steps=None,
     dropout=0.1,
+    pooling="first",
     skip_bad_lines=False,
     max_train_examples=None,
     seed=0,
@@ -436,6 +437,8 @@ def train_classifier(
             fine-tuning.
         warmup_steps: defaults to 200 from scratch, 100 when fine-tuning.
         dropout: dropout of the classification head.
+        pooling: `"first"` (BERT's [CLS] pooler) or `"mean"` (masked mean
+            of the final hidden states); see `bert_classifier`.
         skip_bad_lines: skip malformed TSV lines instead of raising.
         max_train_examples: use only the first N training examples.
         seed: seed of the tokenizer sample, initialization and shuffle.
@@ -453,12 +456,18 @@ def train_classifier(
     import keras
 
     from keras_transformer.applications.bert import (
+        POOLING_MODES,
         bert_classifier,
         load_backbone_weights,
     )
     from keras_transformer.data.bert import classification_dataset
     from keras_transformer.tokenizers import SubwordTokenizer
 
+    if pooling not in POOLING_MODES:
+        raise ValueError(
+            f"`pooling` must be one of {POOLING_MODES}. "
+            f"Received: pooling={pooling!r}"
+        )
     _check_positive("max_minutes", max_minutes, allow_none=True)
     _check_positive("epochs", epochs)
     _check_training_arguments(
@@ -523,7 +532,9 @@ def train_classifier(
             preset, tokenizer.vocabulary_size, sequence_length
         )
         preset_name = preset if isinstance(preset, str) else None
-    model = bert_classifier(backbone, len(class_names), dropout=dropout)
+    model = bert_classifier(
+        backbone, len(class_names), dropout=dropout, pooling=pooling
+    )
     if pretrained_metadata is not None:
         source = keras.saving.load_model(
             os.path.join(pretrained, training.MODEL_FILE), compile=False
@@ -593,6 +604,7 @@ def train_classifier(
         backbone=backbone,
         class_names=list(class_names),
         sequence_length=sequence_length,
+        pooling=pooling,
         pretrained=os.path.abspath(pretrained) if fine_tuning else None,
         train_file=os.path.abspath(train_file) if train_file else None,
         train_examples=len(texts),
@@ -985,6 +997,13 @@ def add_train_arguments(task, parser):
             "--pretrained", default=None, help="a bert-pretrain directory"
         )
         parser.add_argument(
+            "--pooling",
+            choices=("first", "mean"),
+            default="first",
+            help="[CLS] pooler (BERT) or the mean over real tokens "
+            "(default: %(default)s)",
+        )
+        parser.add_argument(
             "--skip-bad-lines",
             action="store_true",
             help="skip malformed TSV lines instead of stopping",
@@ -1031,6 +1050,7 @@ def run_train(task, args):
             valid_file=args.valid_file,
             test_file=args.test_file,
             pretrained=args.pretrained,
+            pooling=args.pooling,
             skip_bad_lines=args.skip_bad_lines,
             **common,
         )

@@ -132,7 +132,37 @@ def test_classifier_loads_pretrained_backbone_weights():
         bert.load_backbone_weights(smaller, pretrained)
 
 
-@pytest.mark.parametrize("kind", ["backbone", "masked_lm", "classifier"])
+def test_mean_pooling_is_the_masked_mean_of_the_final_states():
+    keras.utils.set_random_seed(1)
+    classifier = bert.bert_classifier(
+        KWARGS, num_classes=3, dropout=0.0, pooling="mean"
+    )
+    # The pooled vector feeds the logits layer; read it with a probe model.
+    pooled = keras.Model(classifier.input, classifier.get_layer("logits").input)
+    states = keras.Model(
+        classifier.input,
+        classifier.get_layer("transformer_layer_1").output,
+    )
+    inputs = _inputs(IDS)
+    got = np.asarray(pooled(inputs, training=False))
+    hidden = np.asarray(states(inputs, training=False))
+    real = (IDS != 0)[..., None]
+    expected = (hidden * real).sum(1) / real.sum(1)
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    # Extra padding changes nothing.
+    padded = np.pad(IDS, [(0, 0), (0, 3)])
+    np.testing.assert_allclose(
+        np.asarray(classifier(_inputs(padded), training=False)),
+        np.asarray(classifier(inputs, training=False)),
+        atol=1e-5,
+    )
+    # The [CLS] pooler is not part of this model.
+    assert "pooled_dense" not in [layer.name for layer in classifier.layers]
+
+
+@pytest.mark.parametrize(
+    "kind", ["backbone", "masked_lm", "classifier", "classifier_mean"]
+)
 def test_keras_round_trip(kind, tmp_path):
     if kind == "backbone":
         model = bert.bert_backbone(**KWARGS)
@@ -140,8 +170,11 @@ def test_keras_round_trip(kind, tmp_path):
     elif kind == "masked_lm":
         model = bert.bert_masked_lm(KWARGS)
         inputs = {**_inputs(IDS), "mask_positions": np.array([[1], [2]])}
-    else:
+    elif kind == "classifier":
         model = bert.bert_classifier(KWARGS, num_classes=3)
+        inputs = _inputs(IDS)
+    else:
+        model = bert.bert_classifier(KWARGS, num_classes=3, pooling="mean")
         inputs = _inputs(IDS)
     path = tmp_path / f"{kind}.keras"
     model.save(path)
@@ -182,6 +215,8 @@ def test_bad_backbone_arguments(kwargs, match):
 def test_bad_classifier_arguments():
     with pytest.raises(ValueError, match="Received: num_classes=1"):
         bert.bert_classifier(KWARGS, num_classes=1)
+    with pytest.raises(ValueError, match="Received: pooling='max'"):
+        bert.bert_classifier(KWARGS, num_classes=2, pooling="max")
     with pytest.raises(ValueError, match="Expected a `bert_backbone`"):
         bert.bert_masked_lm("small")
 

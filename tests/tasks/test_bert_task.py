@@ -177,7 +177,7 @@ def trained(tmp_path_factory):
     args = ["train", "classifier", "--train-file", files["train"],
             "--valid-file", files["valid"], "--test-file", files["test"],
             "--pretrained", str(pretrained), "--output", str(model_dir),
-            *TINY]  # fmt: skip
+            "--pooling", "mean", *TINY]  # fmt: skip
     assert cli.main(args) == 0
     # Running again with more epochs resumes from the backup.
     assert cli.main(args[:-1] + ["2"]) == 0
@@ -192,6 +192,7 @@ def test_pretrain_and_fine_tune_write_model_directories(trained):
     metadata = json.loads((model_dir / "metadata.json").read_text())
     assert metadata["task"] == "classifier"
     assert metadata["pretrained"] == str(pretrained)
+    assert metadata["pooling"] == "mean"
     assert sorted(metadata["class_names"]) == sorted(
         set(load_bundled_genre("valid")[1])
     )
