@@ -35,7 +35,8 @@ def export_saved_model(module, output, signatures, overwrite=False):
     Args:
         module: the `tf.Module` (or Keras model) holding the variables.
         output: `.../NAME/VERSION`.
-        signatures: dict of signature name -> concrete `tf.function`.
+        signatures: dict of signature name -> concrete function (or a
+            `tf.function` with an `input_signature`).
         overwrite: replace an existing version.
 
     Returns:
@@ -49,6 +50,21 @@ def export_saved_model(module, output, signatures, overwrite=False):
             f"{output} already exists; TF Serving versions are immutable. "
             "Export to a new version number or pass --overwrite."
         )
+    # Track the raw `tf.Variable`s the signatures capture, as Keras' own
+    # `ExportArchive` does. Tracking only the Keras variable wrappers gives
+    # a SavedModel that TF2's `tf.saved_model.load` restores but the C++ /
+    # TF1 session loader of TF Serving and `saved_model_cli run` does not
+    # ("Could not find variable ..."): their restore op never writes the
+    # resources the graph reads.
+    captured, seen = [], set()
+    for function in signatures.values():
+        if not hasattr(function, "variables"):  # a `tf.function`
+            function = function.get_concrete_function()
+        for variable in function.variables:
+            if id(variable) not in seen:
+                seen.add(id(variable))
+                captured.append(variable)
+    module._serving_variables = captured
     with atomic_directory(output, overwrite=overwrite) as tmp:
         tf.saved_model.save(module, tmp, signatures=signatures)
     return output

@@ -12,7 +12,13 @@ import sys
 
 import pytest
 
-from tests.serving.paths import BATTERY, REPO, REQUESTS, SERVING_DIR
+from tests.serving.paths import (
+    BATTERY,
+    CLI_RUN_INPUTS,
+    REPO,
+    REQUESTS,
+    SERVING_DIR,
+)
 
 
 def _fresh_env():
@@ -119,9 +125,11 @@ def _saved_model_cli():
 
 
 @pytest.fixture(scope="session")
-def fresh_processes(exports):
-    """Runs battery.py and `saved_model_cli show --all` on every export,
-    all at once; returns {(tool, model): stdout}."""
+def fresh_processes(exports, serving_root):
+    """Runs battery.py, `saved_model_cli show --all` and `saved_model_cli
+    run` (serving_default on `CLI_RUN_INPUTS`, outputs as .npy files under
+    `serving_root/saved_model_cli_run/MODEL`) on every export, all at once;
+    returns {(tool, model): stdout}."""
     commands = {}
     for name, path in exports.items():
         bodies = [str(SERVING_DIR / "requests" / r) for r in REQUESTS[name]]
@@ -132,6 +140,17 @@ def fresh_processes(exports):
             commands[("saved_model_cli", name)] = [
                 _saved_model_cli(), "show", "--all", "--dir", str(path)
             ]  # fmt: skip
+        # `saved_model_cli run` loads through a TF1 session and the saver's
+        # restore op, as TF Serving's C++ loader does.
+        key, texts = CLI_RUN_INPUTS[name]
+        outdir = serving_root / "saved_model_cli_run" / name
+        commands[("saved_model_cli_run", name)] = [
+            sys.executable, str(SERVING_DIR / "saved_model_cli.py"), "run",
+            "--dir", str(path), "--tag_set", "serve",
+            "--signature_def", "serving_default",
+            "--input_exprs", f"{key}={json.dumps(texts)}",
+            "--outdir", str(outdir), "--overwrite",
+        ]  # fmt: skip
     processes = {
         key: subprocess.Popen(
             command,

@@ -13,3 +13,10 @@ REQUESTS = {
     "gpt": ["gpt.json", "gpt_generate.json"],
     "translation": ["translation.json"],
 }
+
+# The serving_default input given to `saved_model_cli run` for each model.
+CLI_RUN_INPUTS = {
+    "classifier": ("text", ["Blessed are the meek.", "Thus says Yahweh:"]),
+    "gpt": ("prompt", ["In the beginning", "Jesus said"]),
+    "translation": ("text", ["In the beginning.", "God is love."]),
+}
