@@ -125,6 +125,7 @@ def bert_backbone(
         position="learned",
         mask_zero=False,
         embeddings_initializer=_initializer(),
+        position_initializer=_initializer(),
         name=EMBEDDING_LAYER,
     )
     segment_embedding = keras.layers.Embedding(

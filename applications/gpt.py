@@ -126,6 +126,7 @@ def gpt_lm(
         mask_zero=True,
         dropout=dropout,
         embeddings_initializer=initializer,
+        position_initializer=initializer,
         dtype=dtype,
         name=EMBEDDING_LAYER,
     )

@@ -37,6 +37,10 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
         dropout: dropout rate applied to the sum.
         embeddings_initializer: initializer of the token embedding table.
         max_wavelength: for `position="sinusoidal"`, the longest wavelength.
+        position_initializer: for `position="learned"`, the initializer of
+            the [sequence_length, D] position table. Its scale relative to
+            the token table's matters early in training (GPT-2 and BERT
+            draw both from normals of about 0.02).
         **kwargs: standard `keras.layers.Layer` arguments.
 
     Call arguments:
@@ -71,6 +75,7 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
         dropout=0.0,
         embeddings_initializer="uniform",
         max_wavelength=10000,
+        position_initializer="glorot_uniform",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -94,6 +99,7 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
             embeddings_initializer
         )
         self.max_wavelength = max_wavelength
+        self.position_initializer = keras.initializers.get(position_initializer)
         self.supports_masking = mask_zero
 
         self.token_embedding = keras.layers.Embedding(
@@ -105,7 +111,10 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
         )
         if position == "learned":
             self.position_embedding = PositionEmbedding(
-                sequence_length, dtype=self.dtype_policy, name="position"
+                sequence_length,
+                initializer=self.position_initializer,
+                dtype=self.dtype_policy,
+                name="position",
             )
         else:
             self.position_embedding = SinusoidalPositionEncoding(
@@ -178,6 +187,9 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
                     self.embeddings_initializer
                 ),
                 "max_wavelength": self.max_wavelength,
+                "position_initializer": keras.initializers.serialize(
+                    self.position_initializer
+                ),
             }
         )
         return config

@@ -81,6 +81,16 @@ def test_mask_positions_gather_the_right_tokens():
     np.testing.assert_allclose(both[:, 1:2], one, atol=1e-5)
 
 
+def test_token_and_position_tables_start_at_bert_scale():
+    backbone = bert.bert_backbone(**{**KWARGS, "hidden_dim": 64})
+    embedding = backbone.get_layer("token_and_position_embedding")
+    assert len(embedding.weights) == 2
+    for variable in embedding.weights:
+        std = float(np.std(keras.ops.convert_to_numpy(variable)))
+        # TruncatedNormal(0.02) has a standard deviation of about 0.0176.
+        assert 0.014 < std < 0.021, (variable.path, std)
+
+
 def test_padding_does_not_change_real_outputs():
     backbone = bert.bert_backbone(**KWARGS)
     base = backbone(_inputs(IDS), training=False)

@@ -99,6 +99,16 @@ def test_output_projection_is_tied_to_token_embeddings():
     np.testing.assert_array_equal(_logits(model, [[2, 5, 6]]), 0.0)
 
 
+def test_token_and_position_tables_start_at_the_initializer_range():
+    # GPT-2 draws both tables from narrow normals; a wide position table
+    # would drown the token identities at the start of training.
+    model = _model(hidden_dim=64, initializer_range=0.02)
+    embedding = model.get_layer("embeddings")
+    for variable in embedding.weights:
+        std = float(np.std(keras.ops.convert_to_numpy(variable)))
+        assert 0.015 < std < 0.025, (variable.path, std)
+
+
 def test_parameter_count_matches_the_formula():
     model = _model()
     v, d, f, t = VOCAB, 16, 32, 24

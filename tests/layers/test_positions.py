@@ -97,6 +97,7 @@ def test_token_and_position_shared_checks(tmp_path, position):
             "embedding_dim": 16,
             "position": position,
             "scale_embeddings": True,
+            "position_initializer": "random_normal",
         },
         {"inputs": np.random.randint(1, 50, size=(2, 7)).astype("int32")},
         (2, 7, 16),
@@ -118,6 +119,16 @@ def test_token_and_position_mask_and_values():
     np.testing.assert_allclose(
         keras.ops.convert_to_numpy(out)[0], expected, atol=1e-5
     )
+
+
+def test_learned_positions_use_the_position_initializer():
+    layer = TokenAndPositionEmbedding(
+        50, 12, 16, position_initializer="zeros", mask_zero=False
+    )
+    ids = np.array([[4, 9, 0, 7]], "int32")
+    out = keras.ops.convert_to_numpy(layer(ids))
+    table = keras.ops.convert_to_numpy(layer.token_embeddings)
+    np.testing.assert_allclose(out[0], table[ids[0]], atol=1e-7)
 
 
 def test_token_and_position_reverse_is_tied():
