@@ -270,6 +270,15 @@ def bert_masked_lm(backbone_or_kwargs, layer_norm_epsilon=1e-12, name=None):
 POOLING_MODES = ("first", "mean")
 
 
+def check_pooling(pooling):
+    """Raises a clear error unless `pooling` is one of `POOLING_MODES`."""
+    if pooling not in POOLING_MODES:
+        raise ValueError(
+            f"`pooling` must be one of {POOLING_MODES}. "
+            f"Received: pooling={pooling!r}"
+        )
+
+
 def bert_classifier(
     backbone_or_kwargs, num_classes, dropout=0.1, pooling="first", name=None
 ):
@@ -316,11 +325,7 @@ def bert_classifier(
         raise ValueError(
             f"`dropout` must be in [0, 1). Received: dropout={dropout}"
         )
-    if pooling not in POOLING_MODES:
-        raise ValueError(
-            f"`pooling` must be one of {POOLING_MODES}. "
-            f"Received: pooling={pooling!r}"
-        )
+    check_pooling(pooling)
     backbone = _as_backbone(backbone_or_kwargs)
 
     # Inputs.

@@ -9,6 +9,7 @@ from keras_transformer.data.loaders import (
     read_labeled_tsv,
     read_pairs_tsv,
     read_text_files,
+    stdin_lines,
 )
 
 __all__ = [
@@ -20,4 +21,5 @@ __all__ = [
     "read_labeled_tsv",
     "read_pairs_tsv",
     "read_text_files",
+    "stdin_lines",
 ]

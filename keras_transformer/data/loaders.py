@@ -11,6 +11,7 @@ import gzip
 import importlib.resources
 import logging
 import os
+import sys
 
 logger = logging.getLogger(__name__)
 
@@ -267,6 +268,20 @@ def read_labeled_tsv(path, skip_bad_lines=False):
         path, skip_bad_lines, ("label", "text"), ("label", "text")
     )
     return texts, labels, skipped
+
+
+def stdin_lines():
+    """The lines of standard input without their line ends.
+
+    Invalid UTF-8 becomes U+FFFD rather than an error, so one bad byte
+    does not stop a command reading text to translate, classify or
+    continue. Blank lines are kept (callers that must stay aligned with
+    their input need them).
+    """
+    stream = getattr(sys.stdin, "buffer", None)
+    if stream is None:
+        return [line.rstrip("\n") for line in sys.stdin]
+    return [line.rstrip(b"\n").decode("utf-8", "replace") for line in stream]
 
 
 def read_text_files(paths):

@@ -18,9 +18,8 @@ import tensorflow as tf
 
 from keras_transformer.data.bert import encode_batch
 from keras_transformer.export.common import (
-    ExportError,
+    check_export_destination,
     export_saved_model,
-    validate_version_dir,
 )
 
 
@@ -44,7 +43,6 @@ class ClassifierServingModule(tf.Module):
                 f"class names were given. Received: class_names={class_names}"
             )
         self.tokenizer = tokenizer
-        self.model_variables = list(model.variables)
         self._model = model
         self._class_names = list(class_names)
         self._sequence_length = int(sequence_length)
@@ -87,12 +85,7 @@ def export_classifier(model_dir, output, overwrite=False):
     from keras_transformer.tasks.bert import load_classifier
 
     # Refuse a bad destination before the slow loading and tracing.
-    output = validate_version_dir(output)
-    if os.path.exists(output) and not overwrite:
-        raise ExportError(
-            f"{output} already exists; TF Serving versions are immutable. "
-            "Export to a new version number or pass --overwrite."
-        )
+    output = check_export_destination(output, overwrite)
     classifier = load_classifier(model_dir)
     module = ClassifierServingModule(
         classifier.model,

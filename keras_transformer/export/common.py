@@ -29,11 +29,31 @@ def validate_version_dir(output):
     return output
 
 
+def check_export_destination(output, overwrite=False):
+    """Validates `.../NAME/VERSION` and refuses an existing version.
+
+    Exporters call it before their slow loading and tracing, and
+    `export_saved_model` again before writing.
+
+    Returns:
+        The absolute export path.
+    """
+    output = validate_version_dir(output)
+    if os.path.exists(output) and not overwrite:
+        raise ExportError(
+            f"{output} already exists; TF Serving versions are immutable. "
+            "Export to a new version number or pass --overwrite."
+        )
+    return output
+
+
 def export_saved_model(module, output, signatures, overwrite=False):
     """Saves a `tf.Module` as a SavedModel at `output`, atomically.
 
     Args:
-        module: the `tf.Module` (or Keras model) holding the variables.
+        module: the `tf.Module` holding the signatures' functions (and
+            any lookup resources); the variables the signatures capture
+            are tracked here.
         output: `.../NAME/VERSION`.
         signatures: dict of signature name -> concrete function (or a
             `tf.function` with an `input_signature`).
@@ -44,12 +64,7 @@ def export_saved_model(module, output, signatures, overwrite=False):
     """
     import tensorflow as tf
 
-    output = validate_version_dir(output)
-    if os.path.exists(output) and not overwrite:
-        raise ExportError(
-            f"{output} already exists; TF Serving versions are immutable. "
-            "Export to a new version number or pass --overwrite."
-        )
+    output = check_export_destination(output, overwrite)
     # Track the raw `tf.Variable`s the signatures capture, as Keras' own
     # `ExportArchive` does. Tracking only the Keras variable wrappers gives
     # a SavedModel that TF2's `tf.saved_model.load` restores but the C++ /

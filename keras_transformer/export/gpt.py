@@ -25,9 +25,8 @@ from keras import ops
 from keras_transformer import generation
 from keras_transformer.applications.gpt import GPTGenerator
 from keras_transformer.export.common import (
-    ExportError,
+    check_export_destination,
     export_saved_model,
-    validate_version_dir,
 )
 
 
@@ -71,7 +70,6 @@ class GPTServingModule(tf.Module):
     def __init__(self, model, tokenizer, default_max_new_tokens=64):
         super().__init__(name="gpt_serving")
         self.tokenizer = tokenizer
-        self.model_variables = list(model.variables)
         self._generator = GPTGenerator(model)
         self._max_length = self._generator.max_sequence_length
         if not 1 <= default_max_new_tokens < self._max_length:
@@ -180,12 +178,7 @@ def export_gpt(model_dir, output, overwrite=False, default_max_new_tokens=64):
 
     read_metadata(model_dir, "gpt")
     # Refuse a bad destination before the slow loading and tracing.
-    output = validate_version_dir(output)
-    if os.path.exists(output) and not overwrite:
-        raise ExportError(
-            f"{output} already exists; TF Serving versions are immutable. "
-            "Export to a new version number or pass --overwrite."
-        )
+    output = check_export_destination(output, overwrite)
     model = keras.saving.load_model(
         os.path.join(model_dir, MODEL_FILE), compile=False
     )

@@ -27,7 +27,6 @@ class TranslationModule(tf.Module):
     def __init__(self, translator):
         super().__init__(name="translation")
         self.tokenizer = translator.tokenizer
-        self.model_variables = list(translator.model.variables)
         self._decoder = translator.decoder
         self._max_length = int(translator.max_length)
         self._start_id = int(translator.tokenizer.start_id)

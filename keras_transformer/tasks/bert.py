@@ -36,6 +36,7 @@ import time
 import numpy as np
 
 from keras_transformer import training
+from keras_transformer.data.loaders import stdin_lines
 
 logger = logging.getLogger(__name__)
 
@@ -111,14 +112,6 @@ def _check_training_arguments(
             "`sequence_length` must be at least 3 ([CLS], a token, [SEP]). "
             f"Received: sequence_length={sequence_length}"
         )
-
-
-def _stdin_lines():
-    """Stdin lines without line ends; invalid UTF-8 becomes U+FFFD."""
-    stream = getattr(sys.stdin, "buffer", None)
-    if stream is None:
-        return [line.rstrip("\n") for line in sys.stdin]
-    return [line.rstrip(b"\n").decode("utf-8", "replace") for line in stream]
 
 
 def _optimizer(hidden_dim, learning_rate, warmup_steps):
@@ -456,18 +449,14 @@ def train_classifier(
     import keras
 
     from keras_transformer.applications.bert import (
-        POOLING_MODES,
         bert_classifier,
+        check_pooling,
         load_backbone_weights,
     )
     from keras_transformer.data.bert import classification_dataset
     from keras_transformer.tokenizers import SubwordTokenizer
 
-    if pooling not in POOLING_MODES:
-        raise ValueError(
-            f"`pooling` must be one of {POOLING_MODES}. "
-            f"Received: pooling={pooling!r}"
-        )
+    check_pooling(pooling)  # Before any data is read.
     _check_positive("max_minutes", max_minutes, allow_none=True)
     _check_positive("epochs", epochs)
     _check_training_arguments(
@@ -1112,7 +1101,7 @@ def _run_classify(args):
     classifier = load_classifier(args.model)
     texts = args.texts
     if not texts:
-        texts = [line for line in _stdin_lines() if line.strip()]
+        texts = [line for line in stdin_lines() if line.strip()]
     for label, probability in classifier.classify(texts):
         print(f"{label}\t{probability:.4f}")
     return 0

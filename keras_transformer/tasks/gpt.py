@@ -25,7 +25,6 @@ import json
 import logging
 import math
 import os
-import sys
 import time
 
 import keras
@@ -764,13 +763,9 @@ def run_generate(args):
     )
     prompts = args.prompts
     if not prompts:
-        stream = getattr(sys.stdin, "buffer", None)
-        if stream is None:
-            prompts = [line.rstrip("\n") for line in sys.stdin]
-        else:  # Invalid UTF-8 becomes U+FFFD, which the tokenizer reads.
-            prompts = [
-                line.rstrip(b"\n").decode("utf-8", "replace") for line in stream
-            ]
+        from keras_transformer.data import stdin_lines
+
+        prompts = stdin_lines()
     if args.no_stream or args.sampler == "beam":
         texts = generator.generate(
             prompts,

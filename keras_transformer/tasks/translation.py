@@ -16,7 +16,6 @@ use directly:
 import json
 import logging
 import os
-import sys
 import time
 
 import keras
@@ -31,6 +30,7 @@ from keras_transformer.applications.translation import (
 from keras_transformer.data.loaders import (
     load_bundled_translation,
     read_pairs_tsv,
+    stdin_lines,
 )
 from keras_transformer.data.translation import (
     count_target_tokens,
@@ -677,8 +677,11 @@ def export_translation(model_dir, output, overwrite=False):
     Returns:
         The absolute export path.
     """
+    from keras_transformer.export.common import check_export_destination
     from keras_transformer.export.translation import export_translator
 
+    # Refuse a bad destination before the slow loading and tracing.
+    output = check_export_destination(output, overwrite)
     translator = load_translator(model_dir, jit_compile=False)
     return export_translator(translator, output, overwrite=overwrite)
 
@@ -785,19 +788,11 @@ def _add_translate_arguments(parser):
     )
 
 
-def _stdin_lines():
-    """Stdin lines without line ends; invalid UTF-8 becomes U+FFFD."""
-    stream = getattr(sys.stdin, "buffer", None)
-    if stream is None:
-        return [line.rstrip("\n") for line in sys.stdin]
-    return [line.rstrip(b"\n").decode("utf-8", "replace") for line in stream]
-
-
 def _run_translate(args):
     translator = load_translator(args.model)
     # One output line per input line, empty ones included, so outputs stay
     # aligned with inputs; invalid UTF-8 on stdin becomes U+FFFD.
-    texts = args.text or _stdin_lines()
+    texts = args.text or stdin_lines()
     for output in translator.translate(
         texts, beam_size=args.beam_size, length_penalty=args.length_penalty
     ):
