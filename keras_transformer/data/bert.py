@@ -177,6 +177,7 @@ def classification_dataset(
     seed=0,
     repeat=False,
     bucket=None,
+    token_mask_rate=0.0,
 ):
     """Batches of encoded texts (and labels) for a BERT classifier.
 
@@ -192,6 +193,11 @@ def classification_dataset(
         repeat: repeat forever (for `fit` with `steps_per_epoch`).
         bucket: group examples of similar length; defaults to `shuffle`.
             Without it the batches keep the input order.
+        token_mask_rate: share of the text's pieces replaced by `[MASK]`
+            in every batch (a fresh draw each time, seeded by `seed`): a
+            regularizer for training from little data. 0 (the default)
+            keeps the text as it is; [CLS], [SEP] and padding are never
+            replaced. Needs a tokenizer with a `[MASK]` piece.
 
     Returns:
         A `tf.data.Dataset` of `(features, labels)` (or `features` alone
@@ -215,6 +221,16 @@ def classification_dataset(
             )
     if not texts:
         raise ValueError("`texts` is empty. Received: texts=[]")
+    if (
+        isinstance(token_mask_rate, bool)
+        or not isinstance(token_mask_rate, (int, float))
+        or not 0.0 <= token_mask_rate < 1.0
+    ):
+        raise ValueError(
+            "`token_mask_rate` must be a number in [0, 1). "
+            f"Received: token_mask_rate={token_mask_rate!r}"
+        )
+    mask_token_id = _mask_token_id(tokenizer) if token_mask_rate else None
     bucket = shuffle if bucket is None else bucket
     dataset = _encoded_examples(texts, tokenizer, sequence_length, labels)
     dataset = _shuffle_repeat_batch(
@@ -228,10 +244,42 @@ def classification_dataset(
         seed=seed,
     )
     if labels is None:
+        dataset = dataset.map(lambda ids: (ids,))
+    if token_mask_rate:
+        unselectable = (0, tokenizer.start_id, tokenizer.end_id)
+
+        def replace(index, item):
+            ids, rest = item[0], item[1:]
+            draw = tf.random.stateless_uniform(
+                tf.shape(ids), tf.stack([tf.cast(seed, tf.int64), index])
+            )
+            selectable = tf.reduce_all(
+                tf.not_equal(ids[..., None], tf.constant(unselectable)), -1
+            )
+            chosen = selectable & (draw < token_mask_rate)
+            ids = tf.where(chosen, tf.cast(mask_token_id, ids.dtype), ids)
+            return (ids, *rest)
+
+        dataset = dataset.enumerate().map(
+            replace, num_parallel_calls=tf.data.AUTOTUNE
+        )
+    if labels is None:
         dataset = dataset.map(_features)
     else:
         dataset = dataset.map(lambda ids, y: (_features(ids), y))
     return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def _mask_token_id(tokenizer):
+    """The tokenizer's `[MASK]` id, or a clear error."""
+    try:
+        return tokenizer.token_to_id(MASK_TOKEN)
+    except ValueError:
+        raise ValueError(
+            f"The tokenizer has no {MASK_TOKEN} token; train it with "
+            f"user_defined_symbols={USER_SYMBOLS}. Received: tokenizer "
+            f"with {tokenizer.vocabulary_size} pieces"
+        ) from None
 
 
 def default_max_predictions(sequence_length, mask_rate=0.15):
@@ -427,14 +475,7 @@ def masked_lm_dataset(
     texts = list(texts)
     if not texts:
         raise ValueError("`texts` is empty. Received: texts=[]")
-    try:
-        mask_token_id = tokenizer.token_to_id(MASK_TOKEN)
-    except ValueError:
-        raise ValueError(
-            f"The tokenizer has no {MASK_TOKEN} token; train it with "
-            f"user_defined_symbols={USER_SYMBOLS}. Received: tokenizer "
-            f"with {tokenizer.vocabulary_size} pieces"
-        ) from None
+    mask_token_id = _mask_token_id(tokenizer)
     special_ids = [
         tokenizer.token_to_id(t)
         for t in tokenizer.get_vocabulary()

@@ -89,6 +89,17 @@ def _check_positive(name, value, allow_none=False):
         raise ValueError(f"`{name}` must be positive. Received: {name}={value}")
 
 
+def _check_fraction(name, value):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not 0.0 <= value < 1.0
+    ):
+        raise ValueError(
+            f"`{name}` must be a number in [0, 1). Received: {name}={value!r}"
+        )
+
+
 def _check_training_arguments(
     preset, vocabulary_size, sequence_length, batch_size, steps_per_epoch
 ):
@@ -114,8 +125,10 @@ def _check_training_arguments(
         )
 
 
-def _optimizer(hidden_dim, learning_rate, warmup_steps):
-    """AdamW with `TransformerSchedule` peaking at `learning_rate`."""
+def _optimizer(hidden_dim, learning_rate, warmup_steps, ema_momentum=None):
+    """AdamW with `TransformerSchedule` peaking at `learning_rate`, keeping
+    an exponential moving average of the weights when `ema_momentum` is
+    set."""
     import keras
 
     from keras_transformer.schedules import TransformerSchedule
@@ -129,6 +142,8 @@ def _optimizer(hidden_dim, learning_rate, warmup_steps):
         beta_2=0.98,
         epsilon=1e-6,
         clipnorm=1.0,
+        use_ema=ema_momentum is not None,
+        ema_momentum=0.99 if ema_momentum is None else ema_momentum,
     )
     # BERT decays weight matrices only, not biases or normalization.
     optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
@@ -182,9 +197,14 @@ def _fit(
     monitor,
     mode,
     verbose,
+    extra=(),
 ):
     callbacks = training.standard_callbacks(
-        output, max_minutes=max_minutes, monitor=monitor, mode=mode
+        output,
+        max_minutes=max_minutes,
+        monitor=monitor,
+        mode=mode,
+        extra=extra,
     )
     start = time.monotonic()
     history = training.fit(
@@ -397,6 +417,8 @@ def train_classifier(
     warmup_steps=None,
     dropout=0.1,
     pooling="first",
+    token_mask_rate=0.0,
+    ema_momentum=None,
     skip_bad_lines=False,
     max_train_examples=None,
     seed=0,
@@ -432,6 +454,13 @@ def train_classifier(
         dropout: dropout of the classification head.
         pooling: `"first"` (BERT's [CLS] pooler) or `"mean"` (masked mean
             of the final hidden states); see `bert_classifier`.
+        token_mask_rate: share of the training texts' pieces replaced by
+            `[MASK]` in every batch (fresh each time; a regularizer, see
+            `classification_dataset`); 0 keeps the texts as they are.
+        ema_momentum: keep an exponential moving average of the weights
+            with this momentum (e.g. 0.999); validation, the saved best
+            model and the test figures then use the averaged weights.
+            None (the default) uses the weights as trained.
         skip_bad_lines: skip malformed TSV lines instead of raising.
         max_train_examples: use only the first N training examples.
         seed: seed of the tokenizer sample, initialization and shuffle.
@@ -457,6 +486,9 @@ def train_classifier(
     from keras_transformer.tokenizers import SubwordTokenizer
 
     check_pooling(pooling)  # Before any data is read.
+    _check_fraction("token_mask_rate", token_mask_rate)
+    if ema_momentum is not None:
+        _check_fraction("ema_momentum", ema_momentum)
     _check_positive("max_minutes", max_minutes, allow_none=True)
     _check_positive("epochs", epochs)
     _check_training_arguments(
@@ -542,7 +574,7 @@ def train_classifier(
         )
     model.compile(
         optimizer=_optimizer(
-            backbone["hidden_dim"], learning_rate, warmup_steps
+            backbone["hidden_dim"], learning_rate, warmup_steps, ema_momentum
         ),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
@@ -558,6 +590,7 @@ def train_classifier(
         shuffle=True,
         seed=seed,
         repeat=True,
+        token_mask_rate=token_mask_rate,
     )
     valid_data = classification_dataset(
         valid_texts,
@@ -586,6 +619,13 @@ def train_classifier(
         monitor="val_accuracy",
         mode="max",
         verbose=verbose,
+        # Validate and save the averaged weights (swapped in at the end of
+        # each epoch, swapped back before the next).
+        extra=(
+            [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)]
+            if ema_momentum is not None
+            else []
+        ),
     )
     val_accuracy = history.history.get("val_accuracy") or [None]
     metadata = dict(
@@ -594,6 +634,8 @@ def train_classifier(
         class_names=list(class_names),
         sequence_length=sequence_length,
         pooling=pooling,
+        token_mask_rate=token_mask_rate,
+        ema_momentum=ema_momentum,
         pretrained=os.path.abspath(pretrained) if fine_tuning else None,
         train_file=os.path.abspath(train_file) if train_file else None,
         train_examples=len(texts),

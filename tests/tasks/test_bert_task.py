@@ -146,6 +146,116 @@ def test_pipelines_produce_model_inputs(tokenizer):
     assert weights.numpy().sum() > 0
 
 
+def test_token_masking_replaces_only_text_pieces(tokenizer):
+    texts, _ = _sample_verses("train", 256)
+    labels = [i % 6 for i in range(256)]
+    common = dict(sequence_length=48, batch_size=256, bucket=False)
+    plain = bert_data.classification_dataset(texts, tokenizer, labels, **common)
+    (features, y), = plain.take(1)  # fmt: skip
+    masked = bert_data.classification_dataset(
+        texts, tokenizer, labels, token_mask_rate=0.3, seed=5, **common
+    )
+    (masked_features, masked_y), = masked.take(1)  # fmt: skip
+    ids, masked_ids = (
+        features["token_ids"].numpy(),
+        masked_features["token_ids"].numpy(),
+    )
+    mask_id = tokenizer.token_to_id(bert_data.MASK_TOKEN)
+    changed = ids != masked_ids
+    # Changed positions hold [MASK]; [CLS], [SEP], padding never change.
+    assert (masked_ids[changed] == mask_id).all()
+    special = np.isin(ids, [0, tokenizer.start_id, tokenizer.end_id])
+    assert not changed[special].any()
+    share = changed.sum() / (~special).sum()
+    assert 0.27 < share < 0.33, share  # About 30% of ~8000 pieces.
+    np.testing.assert_array_equal(masked_y, y)
+    np.testing.assert_array_equal(
+        masked_features["padding_mask"], features["padding_mask"]
+    )
+    # A fixed seed gives the same masks; each batch gets new ones.
+    again = bert_data.classification_dataset(
+        texts, tokenizer, labels, token_mask_rate=0.3, seed=5, **common
+    )
+    (again_features, _), = again.take(1)  # fmt: skip
+    np.testing.assert_array_equal(again_features["token_ids"], masked_ids)
+    repeated = bert_data.classification_dataset(
+        texts,
+        tokenizer,
+        labels,
+        token_mask_rate=0.3,
+        seed=5,
+        repeat=True,
+        **common,
+    )
+    first, second = [f["token_ids"].numpy() for f, _ in repeated.take(2)]
+    assert (first != second).any()
+    # Without labels (prediction inputs) the same masking applies.
+    unlabeled = bert_data.classification_dataset(
+        texts, tokenizer, token_mask_rate=0.3, seed=5, **common
+    )
+    np.testing.assert_array_equal(
+        next(iter(unlabeled))["token_ids"], masked_ids
+    )
+
+
+def test_token_masking_checks_rate_and_tokenizer(tokenizer):
+    texts, labels = _sample_verses("train", 8)
+    for rate in (1.0, -0.1, "0.1", True):
+        with pytest.raises(ValueError, match="token_mask_rate"):
+            bert_data.classification_dataset(
+                texts, tokenizer, token_mask_rate=rate
+            )
+    plain = SubwordTokenizer(train_sentencepiece(texts * 20, 60))
+    with pytest.raises(ValueError, match=r"no \[MASK\] token"):
+        bert_data.classification_dataset(texts, plain, token_mask_rate=0.1)
+
+
+def _classifier_weights(model_dir):
+    import keras
+
+    model = keras.saving.load_model(model_dir / "model.keras", compile=False)
+    return [w.numpy() for w in model.trainable_weights]
+
+
+def test_ema_checkpoint_holds_the_averaged_weights(tmp_path):
+    # Keras starts the average at the weights after the first step; with a
+    # momentum near 1 it stays there, so after 12 steps the saved model
+    # equals a 1-step run's weights while the raw weights moved on.
+    texts, labels = _sample_verses("train", 200)
+    valid = _sample_verses("valid", 30)
+    train_file = _write_tsv(tmp_path / "train.tsv", texts, labels)
+    valid_file = _write_tsv(tmp_path / "valid.tsv", *valid)
+    common = dict(
+        train_file=train_file,
+        valid_file=valid_file,
+        preset="tiny",
+        vocabulary_size=200,
+        sequence_length=32,
+        batch_size=8,
+        epochs=1,
+        learning_rate=3e-3,
+        warmup_steps=2,
+        verbose=0,
+    )
+    bert_task.train_classifier(tmp_path / "one", steps_per_epoch=1, **common)
+    bert_task.train_classifier(tmp_path / "raw", steps_per_epoch=12, **common)
+    summary = bert_task.train_classifier(
+        tmp_path / "ema", steps_per_epoch=12, ema_momentum=0.99999, **common
+    )
+    one = _classifier_weights(tmp_path / "one")
+    raw = _classifier_weights(tmp_path / "raw")
+    ema = _classifier_weights(tmp_path / "ema")
+    assert summary["steps"] == 12
+    for a, b in zip(ema, one):
+        np.testing.assert_allclose(a, b, atol=1e-4)
+    moved = max(float(np.abs(a - b).max()) for a, b in zip(raw, one))
+    assert moved > 1e-2
+    metadata = json.loads((tmp_path / "ema" / "metadata.json").read_text())
+    assert metadata["ema_momentum"] == 0.99999
+    with pytest.raises(ValueError, match="ema_momentum"):
+        bert_task.train_classifier(tmp_path / "bad", ema_momentum=1.0)
+
+
 # ---------------------------------------------------------------------------
 # End to end: pretrain, fine-tune, classify, evaluate, export.
 
