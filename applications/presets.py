@@ -118,8 +118,9 @@ GPT_PRESETS = {
         "dropout": 0.0,
     },
     # 5,240,320 parameters (vocabulary 8000): trains on 2 CPU cores in
-    # minutes (the `train gpt` default). No dropout: a CPU budget gives one
-    # or two epochs, too few to overfit.
+    # minutes (the `train gpt` default). Dropout 0.1 (GPT-2's): 30 minutes
+    # on one CPU thread is 4.6 passes over the bundled corpus, and without
+    # dropout the held-out perplexity stops following the training loss.
     "small": {
         "vocabulary_size": 8000,
         "num_layers": 4,
@@ -127,7 +128,7 @@ GPT_PRESETS = {
         "num_heads": 4,
         "intermediate_dim": 1024,
         "max_sequence_length": 128,
-        "dropout": 0.0,
+        "dropout": 0.1,
     },
     # 124,439,808 parameters (vocabulary 50257): GPT-2 small sizes.
     "gpt2": {

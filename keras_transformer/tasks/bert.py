@@ -416,6 +416,7 @@ def train_classifier(
     learning_rate=None,
     warmup_steps=None,
     dropout=0.1,
+    encoder_dropout=None,
     pooling="first",
     token_mask_rate=0.0,
     ema_momentum=None,
@@ -452,6 +453,8 @@ def train_classifier(
             fine-tuning.
         warmup_steps: defaults to 200 from scratch, 100 when fine-tuning.
         dropout: dropout of the classification head.
+        encoder_dropout: dropout inside the encoder; defaults to the
+            preset's (or the pretrained encoder's) rate.
         pooling: `"first"` (BERT's [CLS] pooler) or `"mean"` (masked mean
             of the final hidden states); see `bert_classifier`.
         token_mask_rate: share of the training texts' pieces replaced by
@@ -487,6 +490,8 @@ def train_classifier(
 
     check_pooling(pooling)  # Before any data is read.
     _check_fraction("token_mask_rate", token_mask_rate)
+    if encoder_dropout is not None:
+        _check_fraction("encoder_dropout", encoder_dropout)
     if ema_momentum is not None:
         _check_fraction("ema_momentum", ema_momentum)
     _check_positive("max_minutes", max_minutes, allow_none=True)
@@ -553,6 +558,8 @@ def train_classifier(
             preset, tokenizer.vocabulary_size, sequence_length
         )
         preset_name = preset if isinstance(preset, str) else None
+    if encoder_dropout is not None:
+        backbone["dropout"] = encoder_dropout
     model = bert_classifier(
         backbone, len(class_names), dropout=dropout, pooling=pooling
     )
@@ -1035,6 +1042,27 @@ def add_train_arguments(task, parser):
             "(default: %(default)s)",
         )
         parser.add_argument(
+            "--encoder-dropout",
+            type=float,
+            default=None,
+            help="dropout inside the encoder (default: the preset's or the "
+            "pretrained encoder's)",
+        )
+        parser.add_argument(
+            "--token-mask-rate",
+            type=float,
+            default=0.0,
+            help="share of training pieces replaced by [MASK] in every "
+            "batch, a regularizer (default: %(default)s)",
+        )
+        parser.add_argument(
+            "--ema-momentum",
+            type=float,
+            default=None,
+            help="validate and save a moving average of the weights with "
+            "this momentum, e.g. 0.999 (default: off)",
+        )
+        parser.add_argument(
             "--skip-bad-lines",
             action="store_true",
             help="skip malformed TSV lines instead of stopping",
@@ -1082,6 +1110,9 @@ def run_train(task, args):
             test_file=args.test_file,
             pretrained=args.pretrained,
             pooling=args.pooling,
+            encoder_dropout=args.encoder_dropout,
+            token_mask_rate=args.token_mask_rate,
+            ema_momentum=args.ema_momentum,
             skip_bad_lines=args.skip_bad_lines,
             **common,
         )

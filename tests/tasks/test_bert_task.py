@@ -287,7 +287,9 @@ def trained(tmp_path_factory):
     args = ["train", "classifier", "--train-file", files["train"],
             "--valid-file", files["valid"], "--test-file", files["test"],
             "--pretrained", str(pretrained), "--output", str(model_dir),
-            "--pooling", "mean", *TINY]  # fmt: skip
+            "--pooling", "mean", "--token-mask-rate", "0.1",
+            "--ema-momentum", "0.9", "--encoder-dropout", "0.2",
+            *TINY]  # fmt: skip
     assert cli.main(args) == 0
     # Running again with more epochs resumes from the backup.
     assert cli.main(args[:-1] + ["2"]) == 0
@@ -303,6 +305,9 @@ def test_pretrain_and_fine_tune_write_model_directories(trained):
     assert metadata["task"] == "classifier"
     assert metadata["pretrained"] == str(pretrained)
     assert metadata["pooling"] == "mean"
+    assert metadata["token_mask_rate"] == 0.1
+    assert metadata["ema_momentum"] == 0.9
+    assert metadata["backbone"]["dropout"] == 0.2  # The pretrained had 0.1.
     assert sorted(metadata["class_names"]) == sorted(
         set(load_bundled_genre("valid")[1])
     )
