@@ -62,8 +62,9 @@ def run(feature_sets=FEATURE_SETS, c_values=C_VALUES):
             for config in configs
         ]
         features = {
-            s: sparse.hstack([v.transform(texts[s]) for v in vectorizers])
-            .tocsr()
+            s: sparse.hstack(
+                [v.transform(texts[s]) for v in vectorizers]
+            ).tocsr()
             for s in texts
         }
         best = None
