@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from keras_transformer.layers._utils import check_rate
+
 
 def masked_token_nll(y_true, y_pred, label_smoothing, from_logits):
     """Per-token cross-entropy in float32, [B, T] (private helper)."""
@@ -89,15 +91,7 @@ class MaskedSparseCategoricalCrossentropy(keras.losses.Loss):
         **kwargs,
     ):
         super().__init__(name=name, **kwargs)
-        if (
-            isinstance(label_smoothing, bool)
-            or not isinstance(label_smoothing, (int, float))
-            or not 0.0 <= label_smoothing < 1.0
-        ):
-            raise ValueError(
-                "`label_smoothing` must be a float in [0, 1). "
-                f"Received: label_smoothing={label_smoothing!r}"
-            )
+        check_rate("label_smoothing", label_smoothing)
         self.label_smoothing = float(label_smoothing)
         self.ignore_index = ignore_index
         self.from_logits = from_logits

@@ -15,6 +15,8 @@ ops: a fixed seed gives the same masks, batch by batch.
 
 import tensorflow as tf
 
+from keras_transformer.layers._utils import check_rate
+
 MASK_TOKEN = "[MASK]"
 USER_SYMBOLS = (MASK_TOKEN,)
 DEFAULT_BUCKET_BOUNDARIES = (16, 24, 32, 48, 64, 96)
@@ -221,15 +223,7 @@ def classification_dataset(
             )
     if not texts:
         raise ValueError("`texts` is empty. Received: texts=[]")
-    if (
-        isinstance(token_mask_rate, bool)
-        or not isinstance(token_mask_rate, (int, float))
-        or not 0.0 <= token_mask_rate < 1.0
-    ):
-        raise ValueError(
-            "`token_mask_rate` must be a number in [0, 1). "
-            f"Received: token_mask_rate={token_mask_rate!r}"
-        )
+    check_rate("token_mask_rate", token_mask_rate)
     mask_token_id = _mask_token_id(tokenizer) if token_mask_rate else None
     bucket = shuffle if bucket is None else bucket
     dataset = _encoded_examples(texts, tokenizer, sequence_length, labels)
@@ -243,31 +237,38 @@ def classification_dataset(
         repeat=repeat,
         seed=seed,
     )
-    if labels is None:
-        dataset = dataset.map(lambda ids: (ids,))
     if token_mask_rate:
         unselectable = (0, tokenizer.start_id, tokenizer.end_id)
 
-        def replace(index, item):
-            ids, rest = item[0], item[1:]
+        def replace(index, ids):
             draw = tf.random.stateless_uniform(
                 tf.shape(ids), tf.stack([tf.cast(seed, tf.int64), index])
             )
-            selectable = tf.reduce_all(
-                tf.not_equal(ids[..., None], tf.constant(unselectable)), -1
-            )
-            chosen = selectable & (draw < token_mask_rate)
-            ids = tf.where(chosen, tf.cast(mask_token_id, ids.dtype), ids)
-            return (ids, *rest)
+            chosen = _selectable(ids, unselectable) & (draw < token_mask_rate)
+            return tf.where(chosen, tf.cast(mask_token_id, ids.dtype), ids)
 
-        dataset = dataset.enumerate().map(
-            replace, num_parallel_calls=tf.data.AUTOTUNE
-        )
+        if labels is None:
+            dataset = dataset.enumerate().map(
+                replace, num_parallel_calls=tf.data.AUTOTUNE
+            )
+        else:
+            dataset = dataset.enumerate().map(
+                lambda index, item: (replace(index, item[0]), item[1]),
+                num_parallel_calls=tf.data.AUTOTUNE,
+            )
     if labels is None:
         dataset = dataset.map(_features)
     else:
         dataset = dataset.map(lambda ids, y: (_features(ids), y))
     return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def _selectable(token_ids, unselectable_ids):
+    """bool [B, T]: True where the id is none of `unselectable_ids`."""
+    selectable = tf.ones_like(token_ids, dtype=tf.bool)
+    for special in unselectable_ids:
+        selectable &= tf.not_equal(token_ids, special)
+    return selectable
 
 
 def _mask_token_id(tokenizer):
@@ -372,9 +373,7 @@ def mask_tokens(
     shape = tf.shape(token_ids)
     batch, length = shape[0], shape[1]
 
-    selectable = tf.ones_like(token_ids, dtype=tf.bool)
-    for special in unselectable_ids:
-        selectable &= tf.not_equal(token_ids, special)
+    selectable = _selectable(token_ids, unselectable_ids)
     draw = tf.random.stateless_uniform(shape, seeds[0])  # [B, T]
     selected = selectable & (draw < mask_rate)
     # Keep at most P selected positions per row (a uniform choice among

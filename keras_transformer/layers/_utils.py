@@ -1,4 +1,5 @@
-"""Small validation helpers shared by the layers (private)."""
+"""Small validation helpers shared by the layers, data pipelines, losses
+and tasks (private to the package)."""
 
 
 def check_positive_int(name, value, allow_none=False):

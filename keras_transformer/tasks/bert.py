@@ -37,6 +37,7 @@ import numpy as np
 
 from keras_transformer import training
 from keras_transformer.data.loaders import stdin_lines
+from keras_transformer.layers._utils import check_rate
 
 logger = logging.getLogger(__name__)
 
@@ -87,17 +88,6 @@ def _check_positive(name, value, allow_none=False):
         raise ValueError(f"`{name}` must be a number. Received: {name}={value}")
     if value <= 0:
         raise ValueError(f"`{name}` must be positive. Received: {name}={value}")
-
-
-def _check_fraction(name, value):
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not 0.0 <= value < 1.0
-    ):
-        raise ValueError(
-            f"`{name}` must be a number in [0, 1). Received: {name}={value!r}"
-        )
 
 
 def _check_training_arguments(
@@ -489,11 +479,11 @@ def train_classifier(
     from keras_transformer.tokenizers import SubwordTokenizer
 
     check_pooling(pooling)  # Before any data is read.
-    _check_fraction("token_mask_rate", token_mask_rate)
+    check_rate("token_mask_rate", token_mask_rate)
     if encoder_dropout is not None:
-        _check_fraction("encoder_dropout", encoder_dropout)
+        check_rate("encoder_dropout", encoder_dropout)
     if ema_momentum is not None:
-        _check_fraction("ema_momentum", ema_momentum)
+        check_rate("ema_momentum", ema_momentum)
     _check_positive("max_minutes", max_minutes, allow_none=True)
     _check_positive("epochs", epochs)
     _check_training_arguments(
