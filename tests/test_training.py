@@ -154,3 +154,39 @@ def test_backup_interrupted_while_saving_keeps_the_last_good_one(tmp_path):
     for a, b in zip(fresh.get_weights(), good):
         np.testing.assert_allclose(a, b)
     assert fresh._initial_epoch == 1
+
+
+def _small_model(seed):
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((4,))
+    x = keras.layers.Dense(300, name="wide")(inputs)
+    outputs = keras.layers.Dense(2, name="out")(x)
+    return keras.Model(inputs, outputs)
+
+
+def test_float16_weights_round_trip_in_parts(tmp_path):
+    source, target = _small_model(1), _small_model(2)
+    files = training.save_float16_weights(
+        source, str(tmp_path / "w16"), max_file_bytes=1000
+    )
+    # 4x300 + 300 + 300x2 + 2 halves: the wide kernel alone exceeds 1000
+    # bytes, so every array starts a new part except the small ones.
+    assert len(files) > 1 and all(f.endswith(".npz") for f in files)
+    assert not np.allclose(source.get_weights()[0], target.get_weights()[0])
+    training.load_float16_weights(target, list(reversed(files)))
+    for a, b in zip(source.get_weights(), target.get_weights()):
+        assert b.dtype == np.float32
+        np.testing.assert_allclose(a, b, rtol=2**-11, atol=1e-7)
+    single = training.save_float16_weights(source, str(tmp_path / "one"))
+    assert single == [str(tmp_path / "one.npz")]
+
+
+def test_float16_weights_refuse_another_architecture(tmp_path):
+    files = training.save_float16_weights(_small_model(1), str(tmp_path / "w"))
+    inputs = keras.Input((4,))
+    other = keras.Model(inputs, keras.layers.Dense(3, name="wide")(inputs))
+    with pytest.raises(ValueError, match="'wide/kernel' has shape"):
+        training.load_float16_weights(other, files)
+    renamed = keras.Model(inputs, keras.layers.Dense(3, name="x")(inputs))
+    with pytest.raises(ValueError, match="not in"):
+        training.load_float16_weights(renamed, files)

@@ -38,6 +38,7 @@ import numpy as np
 from keras_transformer import training
 from keras_transformer.data.loaders import stdin_lines
 from keras_transformer.layers._utils import check_rate
+from keras_transformer.optimizers import bert_adamw
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +59,10 @@ SCRATCH_WARMUP_STEPS = 200
 FINETUNE_LEARNING_RATE = 5e-4
 FINETUNE_WARMUP_STEPS = 100
 CONFUSION_MATRIX_FILE = "confusion_matrix.png"
+# `pretrained=BUNDLED_ENCODER` (`--pretrained bundled`): the encoder shipped
+# in keras_transformer/data/bundled/ (see `bundled_encoder_directory`).
+BUNDLED_ENCODER = "bundled"
+BUNDLED_ENCODER_NAME = "bert_small_genre_mlm"
 
 
 # ---------------------------------------------------------------------------
@@ -113,31 +118,6 @@ def _check_training_arguments(
             "`sequence_length` must be at least 3 ([CLS], a token, [SEP]). "
             f"Received: sequence_length={sequence_length}"
         )
-
-
-def _optimizer(hidden_dim, learning_rate, warmup_steps, ema_momentum=None):
-    """AdamW with `TransformerSchedule` peaking at `learning_rate`, keeping
-    an exponential moving average of the weights when `ema_momentum` is
-    set."""
-    import keras
-
-    from keras_transformer.schedules import TransformerSchedule
-
-    scale = learning_rate * (hidden_dim * warmup_steps) ** 0.5
-    schedule = TransformerSchedule(hidden_dim, warmup_steps, scale)
-    optimizer = keras.optimizers.AdamW(
-        learning_rate=schedule,
-        weight_decay=0.01,
-        beta_1=0.9,
-        beta_2=0.98,
-        epsilon=1e-6,
-        clipnorm=1.0,
-        use_ema=ema_momentum is not None,
-        ema_momentum=0.99 if ema_momentum is None else ema_momentum,
-    )
-    # BERT decays weight matrices only, not biases or normalization.
-    optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
-    return optimizer
 
 
 def _tokenizer_for(output, texts, vocabulary_size, seed):
@@ -304,7 +284,7 @@ def pretrain_bert(
     )
     model = bert_masked_lm(backbone)
     model.compile(
-        optimizer=_optimizer(
+        optimizer=bert_adamw(
             backbone["hidden_dim"], learning_rate, warmup_steps
         ),
         loss=MaskedSparseCategoricalCrossentropy(ignore_index=0),
@@ -359,6 +339,70 @@ def pretrain_bert(
         **{k: v for k, v in summary.items() if k != "output"},
     )
     return summary
+
+
+def _cache_root():
+    return os.environ.get("KERAS_TRANSFORMER_CACHE") or os.path.join(
+        os.path.expanduser("~"), ".cache", "keras_transformer"
+    )
+
+
+def bundled_encoder_directory(directory=None):
+    """The bundled pretrained encoder, as a `bert-pretrain` model directory.
+
+    The package ships a `small` encoder (5.8M parameters, 10,000 pieces)
+    pretrained with masked-LM on the bundled genre task's training verses
+    only (provenance in `data/bundled/PROVENANCE.md`), stored in float16.
+    The first call writes it out as a directory `train_classifier` can start
+    from (`model.keras`, `tokenizer.model`, `metadata.json`); later calls
+    return the existing one.
+
+    Args:
+        directory: where to write it; defaults to
+            `$KERAS_TRANSFORMER_CACHE/bert_small_genre_mlm` (the cache
+            defaults to `~/.cache/keras_transformer`).
+
+    Returns:
+        The directory path.
+
+    Example:
+    >>> path = bundled_encoder_directory()  # doctest: +SKIP
+    >>> train_classifier("runs/genre", pretrained=path)  # doctest: +SKIP
+    """
+    import importlib.resources
+    import shutil
+
+    from keras_transformer.applications.bert import bert_masked_lm
+
+    if directory is None:
+        directory = os.path.join(_cache_root(), BUNDLED_ENCODER_NAME)
+    directory = os.fspath(directory)
+    if os.path.exists(os.path.join(directory, training.METADATA_FILE)):
+        return directory
+    bundled = importlib.resources.files("keras_transformer.data") / "bundled"
+    with (
+        importlib.resources.as_file(
+            bundled / f"{BUNDLED_ENCODER_NAME}.json"
+        ) as path,
+        open(path, encoding="utf-8") as f,
+    ):
+        info = json.load(f)
+    model = bert_masked_lm(info["backbone"])
+    with importlib.resources.as_file(
+        bundled / f"{BUNDLED_ENCODER_NAME}.npz"
+    ) as path:
+        training.load_float16_weights(model, [path])
+    with training.atomic_directory(directory, overwrite=True) as tmp:
+        with importlib.resources.as_file(
+            bundled / f"{BUNDLED_ENCODER_NAME}.tokenizer.model"
+        ) as path:
+            shutil.copyfile(path, os.path.join(tmp, training.TOKENIZER_FILE))
+        training.atomic_save_model(
+            model, os.path.join(tmp, training.MODEL_FILE)
+        )
+        training.write_metadata(tmp, PRETRAIN_TASK, **info)
+    logger.info("Wrote the bundled pretrained encoder to %s", directory)
+    return directory
 
 
 # ---------------------------------------------------------------------------
@@ -429,8 +473,10 @@ def train_classifier(
             every 20th line of `train_file` when `train_file` is given.
         test_file: test TSV; defaults to the bundled test split (only when
             training on the bundled task).
-        pretrained: a directory written by `pretrain_bert`; its tokenizer,
-            backbone arguments and encoder weights are used (`preset`,
+        pretrained: a directory written by `pretrain_bert`, or
+            `BUNDLED_ENCODER` (`"bundled"`) for the pretrained `small`
+            encoder shipped with the package; its tokenizer, backbone
+            arguments and encoder weights are used (`preset`,
             `vocabulary_size` are then ignored).
         preset: a `BERT_PRESETS` name or dict of `bert_backbone` kwargs.
         vocabulary_size: SentencePiece vocabulary size (from scratch).
@@ -493,6 +539,8 @@ def train_classifier(
     pretrained_metadata = None
     if pretrained is not None:
         pretrained = os.fspath(pretrained)
+        if pretrained == BUNDLED_ENCODER and not os.path.isdir(pretrained):
+            pretrained = bundled_encoder_directory()
         pretrained_metadata = training.read_metadata(pretrained, PRETRAIN_TASK)
     _check_output_dir(output, CLASSIFIER_TASK)
 
@@ -570,7 +618,7 @@ def train_classifier(
             FINETUNE_WARMUP_STEPS if fine_tuning else SCRATCH_WARMUP_STEPS
         )
     model.compile(
-        optimizer=_optimizer(
+        optimizer=bert_adamw(
             backbone["hidden_dim"], learning_rate, warmup_steps, ema_momentum
         ),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -1022,7 +1070,10 @@ def add_train_arguments(task, parser):
         parser.add_argument("--valid-file", default=None)
         parser.add_argument("--test-file", default=None)
         parser.add_argument(
-            "--pretrained", default=None, help="a bert-pretrain directory"
+            "--pretrained",
+            default=None,
+            help="a bert-pretrain directory, or 'bundled' for the "
+            "pretrained small encoder shipped with the package",
         )
         parser.add_argument(
             "--pooling",

@@ -420,6 +420,56 @@ def test_wrong_task_directories_give_clean_errors(trained, capsys, tmp_path):
     assert code == 2 and "Received: labels=['poetry']" in err
 
 
+def test_bundled_encoder_is_pretrained_and_starts_a_classifier(
+    tmp_path, monkeypatch
+):
+    import keras
+
+    from keras_transformer.losses import MaskedSparseCategoricalCrossentropy
+    from keras_transformer.metrics import MaskedAccuracy
+
+    monkeypatch.setenv("KERAS_TRANSFORMER_CACHE", str(tmp_path / "cache"))
+    directory = bert_task.bundled_encoder_directory()
+    assert directory == str(tmp_path / "cache" / "bert_small_genre_mlm")
+    meta = json.loads((tmp_path / "cache" / "bert_small_genre_mlm" /
+                       "metadata.json").read_text())  # fmt: skip
+    assert meta["task"] == "bert-pretrain"
+    assert meta["backbone"]["vocabulary_size"] == 10000
+    # The weights are pretrained: the MLM head recovers most masked pieces
+    # of held-out verses (chance is 1 in 10,000; the run measured 60%).
+    model = keras.saving.load_model(
+        os.path.join(directory, "model.keras"), compile=False
+    )
+    model.compile(
+        loss=MaskedSparseCategoricalCrossentropy(ignore_index=0),
+        weighted_metrics=[MaskedAccuracy(ignore_index=0)],
+    )
+    tokenizer = SubwordTokenizer.load(
+        os.path.join(directory, "tokenizer.model")
+    )
+    verses = load_bundled_genre("valid")[0][:256]
+    data = bert_data.masked_lm_dataset(verses, tokenizer, batch_size=64)
+    accuracy = model.evaluate(data, verbose=0, return_dict=True)
+    assert accuracy["masked_accuracy"] > 0.5, accuracy
+    # A second call reuses the directory; "bundled" starts a classifier.
+    stamp = os.path.getmtime(os.path.join(directory, "model.keras"))
+    assert bert_task.bundled_encoder_directory() == directory
+    assert os.path.getmtime(os.path.join(directory, "model.keras")) == stamp
+    train = _write_tsv(tmp_path / "train.tsv", *_sample_verses("train", 64))
+    result = bert_task.train_classifier(
+        str(tmp_path / "clf"),
+        train_file=train,
+        pretrained="bundled",
+        epochs=1,
+        steps_per_epoch=1,
+        batch_size=8,
+        verbose=0,
+    )
+    assert result["steps"] == 1
+    meta = json.loads((tmp_path / "clf" / "metadata.json").read_text())
+    assert meta["pretrained"] == directory
+
+
 def test_malformed_tsv_names_file_and_line(tmp_path, capsys):
     bad = tmp_path / "bad.tsv"
     bad.write_text("label\ttext\nlaw\tIn the beginning\nno tab here\n")
