@@ -1211,6 +1211,106 @@ def _add_classify_arguments(parser):
     )
 
 
+def average_classifiers(model_dirs, output, overwrite=False):
+    """Averages the weights of classifiers fine-tuned from one encoder.
+
+    A "model soup" (Wortsman et al., 2022): classifiers fine-tuned from the
+    same pretrained encoder (different seeds or settings) usually stay in
+    one basin, so the mean of their weights is a single model that is often
+    better than each of them, at the cost of one model when classifying
+    and serving. Check the result on validation data: averaging models that
+    did not start from the same pretrained weights gives nonsense.
+
+    Args:
+        model_dirs: two or more classifier directories with the same
+            backbone, classes, pooling, sequence length and tokenizer.
+        output: the new classifier directory (written atomically).
+        overwrite: replace an existing `output`.
+
+    Returns:
+        The output directory.
+
+    Example:
+    >>> average_classifiers(["runs/seed0", "runs/seed1"],
+    ...                     "runs/soup")  # doctest: +SKIP
+    """
+    import keras
+    import numpy as np
+
+    import keras_transformer.layers  # noqa: F401  (registers the layers)
+
+    model_dirs = [os.fspath(d) for d in model_dirs]
+    if len(model_dirs) < 2:
+        raise ValueError(
+            "Averaging needs at least two classifier directories. "
+            f"Received: {model_dirs}"
+        )
+    metadata = [training.read_metadata(d, CLASSIFIER_TASK) for d in model_dirs]
+    tokenizers = []
+    for d in model_dirs:
+        with open(os.path.join(d, training.TOKENIZER_FILE), "rb") as f:
+            tokenizers.append(f.read())
+
+    def architecture(meta):
+        backbone = {k: v for k, v in meta["backbone"].items() if k != "dropout"}
+        return (backbone, meta["class_names"], meta.get("pooling", "first"),
+                meta["sequence_length"])  # fmt: skip
+
+    for d, meta, tokenizer in zip(model_dirs[1:], metadata[1:], tokenizers[1:]):
+        if architecture(meta) != architecture(metadata[0]):
+            raise ValueError(
+                f"{d} has another architecture, class list, pooling or "
+                f"sequence length than {model_dirs[0]}; only classifiers "
+                "fine-tuned from the same encoder can be averaged."
+            )
+        if tokenizer != tokenizers[0]:
+            raise ValueError(
+                f"{d} has another tokenizer than {model_dirs[0]}; only "
+                "classifiers fine-tuned from the same encoder can be averaged."
+            )
+    models = [
+        keras.saving.load_model(
+            os.path.join(d, training.MODEL_FILE), compile=False
+        )
+        for d in model_dirs
+    ]
+    average = [
+        np.mean(values, axis=0)
+        for values in zip(*(m.get_weights() for m in models))
+    ]
+    model = models[0]
+    model.set_weights(average)
+    merged = dict(metadata[0])
+    merged.pop("task")
+    for key in ("test_accuracy", "test_macro_f1", "best_val_accuracy"):
+        merged.pop(key, None)
+    merged["averaged_from"] = [os.path.abspath(d) for d in model_dirs]
+    with training.atomic_directory(output, overwrite=overwrite) as tmp:
+        with open(os.path.join(tmp, training.TOKENIZER_FILE), "wb") as f:
+            f.write(tokenizers[0])
+        training.atomic_save_model(
+            model, os.path.join(tmp, training.MODEL_FILE)
+        )
+        training.write_metadata(tmp, CLASSIFIER_TASK, **merged)
+    return output
+
+
+def _add_average_arguments(parser):
+    parser.add_argument(
+        "--model",
+        action="append",
+        required=True,
+        help="a classifier directory (give two or more)",
+    )
+    parser.add_argument("--output", required=True, help="new model directory")
+    parser.add_argument("--overwrite", action="store_true")
+
+
+def _run_average(args):
+    print(average_classifiers(args.model, args.output, args.overwrite))
+    return 0
+
+
 def _run_classify(args):
     classifier = load_classifier(args.model)
     texts = args.texts
@@ -1221,7 +1321,10 @@ def _run_classify(args):
     return 0
 
 
-COMMANDS = {"classify": (_add_classify_arguments, _run_classify)}
+COMMANDS = {
+    "classify": (_add_classify_arguments, _run_classify),
+    "average-classifiers": (_add_average_arguments, _run_average),
+}
 
 
 def run_export(task, args):

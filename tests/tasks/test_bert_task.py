@@ -353,6 +353,66 @@ def test_classify_and_evaluate_from_the_command_line(
     assert events
 
 
+def test_average_classifiers_gives_the_mean_of_the_weights(
+    trained, capsys, tmp_path
+):
+    import keras
+
+    root, pretrained, model_dir, files, test = trained
+    other = tmp_path / "seed1"
+    assert cli.main(["train", "classifier", "--train-file", files["train"],
+                     "--valid-file", files["valid"], "--pretrained",
+                     str(pretrained), "--output", str(other), "--pooling",
+                     "mean", "--seed", "1", *TINY]) == 0  # fmt: skip
+    capsys.readouterr()
+    soup = tmp_path / "soup"
+    code, out, _ = _cli(capsys, "average-classifiers", "--model", model_dir,
+                        "--model", other, "--output", soup)  # fmt: skip
+    assert code == 0 and out.strip() == str(soup)
+    weights = [
+        keras.saving.load_model(d / "model.keras", compile=False).get_weights()
+        for d in (model_dir, other, soup)
+    ]
+    changed = 0
+    for a, b, mean in zip(*weights):
+        np.testing.assert_allclose(mean, (a + b) / 2, rtol=1e-6, atol=1e-7)
+        changed += not np.allclose(a, b)
+    assert changed > 0  # the two runs did differ
+    metadata = json.loads((soup / "metadata.json").read_text())
+    assert metadata["task"] == "classifier"
+    assert metadata["averaged_from"] == [str(model_dir), str(other)]
+    assert "test_accuracy" not in metadata
+    labels = [
+        label
+        for label, _ in bert_task.load_classifier(soup).classify(test[0][:3])
+    ]
+    assert set(labels) <= set(metadata["class_names"])
+    # Refused: one model, another tokenizer/architecture, an existing output.
+    code, _, err = _cli(capsys, "average-classifiers", "--model", model_dir,
+                        "--output", tmp_path / "one")  # fmt: skip
+    assert code == 2 and "at least two" in err
+    scratch = tmp_path / "scratch"
+    args = ["train", "classifier", "--train-file", files["train"],
+            "--valid-file", files["valid"], "--output", str(scratch),
+            "--pooling", "mean", *TINY]  # fmt: skip
+    assert cli.main(args) == 0
+    code, _, err = _cli(
+        capsys,
+        "average-classifiers",
+        "--model",
+        model_dir,
+        "--model",
+        scratch,
+        "--output",
+        tmp_path / "bad",
+    )
+    assert code == 2 and "same encoder" in err
+    assert not (tmp_path / "bad").exists()
+    code, _, err = _cli(capsys, "average-classifiers", "--model", model_dir,
+                        "--model", other, "--output", soup)  # fmt: skip
+    assert code == 2 and "already exists" in err
+
+
 def test_exported_model_matches_in_a_fresh_process(trained, capsys):
     root, _, model_dir, _, test = trained
     export_dir = root / "saved_models" / "genre" / "1"
