@@ -387,6 +387,20 @@ def test_average_classifiers_gives_the_mean_of_the_weights(
         for label, _ in bert_task.load_classifier(soup).classify(test[0][:3])
     ]
     assert set(labels) <= set(metadata["class_names"])
+    # The ensemble benchmark averages the two models' probabilities.
+    from benchmarks.genre_ensemble import ensemble_report
+
+    report = ensemble_report([model_dir, other], {"test": test})
+    names = metadata["class_names"]
+    expected = np.mean([bert_task.load_classifier(d).predict_proba(test[0])
+                        for d in (model_dir, other)], axis=0)  # fmt: skip
+    np.testing.assert_allclose(report["probabilities"]["test"], expected,
+                               rtol=1e-5, atol=1e-6)  # fmt: skip
+    truth = np.array([names.index(label) for label in test[1]])
+    assert report["ensemble"]["test"] == pytest.approx(
+        np.mean(expected.argmax(1) == truth)
+    )
+    assert set(report["models"]) == {str(model_dir), str(other)}
     # Refused: one model, another tokenizer/architecture, an existing output.
     code, _, err = _cli(capsys, "average-classifiers", "--model", model_dir,
                         "--output", tmp_path / "one")  # fmt: skip
