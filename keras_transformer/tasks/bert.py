@@ -4,14 +4,17 @@ Command line (see `keras_transformer.cli`):
 
     keras-transformer train bert-pretrain --output DIR [--train-file T.txt]
     keras-transformer train classifier --output DIR [--train-file F.tsv]
-        [--pretrained PRETRAIN_DIR] [--preset small] [--max-minutes M]
+        [--pretrained PRETRAIN_DIR | bundled] [--preset small]
+        [--max-minutes M]
     keras-transformer classify --model DIR "text" ...      (or stdin lines)
     keras-transformer evaluate classifier --model DIR [--test-file F.tsv]
     keras-transformer export --model DIR --output saved_models/NAME/1
+    keras-transformer average-classifiers --model A --model B --output DIR
 
 Python API: `pretrain_bert`, `train_classifier`, `load_classifier` (its
 `.classify(texts)` returns `(label, probability)` pairs) and
-`evaluate_classifier`.
+`evaluate_classifier`; `bundled_encoder_directory` (the shipped pretrained
+encoder) and `average_classifiers` (weight averages).
 
 Without `--train-file`, `bert-pretrain` uses the bundled English LM corpus
 and `classifier` the bundled 6-genre verse task. Both write a model
