@@ -61,8 +61,13 @@ def prepare(
     """Trains the tokenizer and writes `[CLS] ids [SEP]` rows as numpy."""
     import tensorflow as tf
 
+    from keras_transformer import training
     from keras_transformer.data import load_bundled_genre, read_text_files
-    from keras_transformer.data.bert import USER_SYMBOLS, _mask_token_id, _wrap
+    from keras_transformer.data.bert import (
+        _mask_token_id,
+        _wrap,
+        first_text_piece_id,
+    )
     from keras_transformer.tasks.bert import _tokenizer_for
 
     os.makedirs(data, exist_ok=True)
@@ -84,24 +89,18 @@ def prepare(
         arrays[f"{split}_values"] = ids.flat_values.numpy().astype(np.int32)
         arrays[f"{split}_lengths"] = ids.row_lengths().numpy().astype(np.int32)
     np.savez_compressed(os.path.join(data, IDS_FILE), **arrays)
-    special = [
-        tokenizer.token_to_id(t)
-        for t in tokenizer.get_vocabulary()
-        if t.startswith("<") and t.endswith(">") or t in USER_SYMBOLS
-    ]
     info = {
         "vocabulary_size": tokenizer.vocabulary_size,
         "sequence_length": sequence_length,
         "mask_token_id": _mask_token_id(tokenizer),
         "unselectable_ids": [0, tokenizer.start_id, tokenizer.end_id],
-        "random_token_min_id": max(special) + 1,
+        "random_token_min_id": first_text_piece_id(tokenizer),
         "train_texts": len(texts),
         "valid_texts": len(valid),
         "source": source,
         "seed": seed,
     }
-    with open(os.path.join(data, INFO_FILE), "w") as f:
-        json.dump(info, f, indent=1)
+    training.write_json_atomic(os.path.join(data, INFO_FILE), info)
     return info
 
 
@@ -253,23 +252,6 @@ def backbone_arguments(preset, info):
     return kwargs
 
 
-class _TimeLimit:
-    """Stops `fit` after `minutes` of wall time (checked every batch)."""
-
-    def __new__(cls, minutes):
-        import keras
-
-        class TimeLimit(keras.callbacks.Callback):
-            def on_train_begin(self, logs=None):
-                self.start = time.time()
-
-            def on_train_batch_end(self, batch, logs=None):
-                if time.time() - self.start > minutes * 60:
-                    self.model.stop_training = True
-
-        return TimeLimit()
-
-
 def train(
     data,
     output,
@@ -287,12 +269,9 @@ def train(
 ):
     """Pretrains `bert_masked_lm`; writes the best weights and a history."""
     import keras
-    from keras_transformer.applications.bert import bert_masked_lm
 
     from keras_transformer import training
-    from keras_transformer.losses import MaskedSparseCategoricalCrossentropy
-    from keras_transformer.metrics import MaskedAccuracy
-    from keras_transformer.optimizers import bert_adamw
+    from keras_transformer.tasks.bert import masked_lm_model
 
     with open(os.path.join(data, INFO_FILE)) as f:
         info = json.load(f)
@@ -304,14 +283,7 @@ def train(
     if mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_bfloat16")
     backbone = backbone_arguments(preset, info)
-    model = bert_masked_lm(backbone)
-    model.compile(
-        optimizer=bert_adamw(
-            backbone["hidden_dim"], learning_rate, warmup_steps
-        ),
-        loss=MaskedSparseCategoricalCrossentropy(ignore_index=0),
-        weighted_metrics=[MaskedAccuracy(ignore_index=0)],
-    )
+    model = masked_lm_model(backbone, learning_rate, warmup_steps)
     widths = tuple(sorted(widths))
     if widths[-1] < info["sequence_length"]:
         widths += (info["sequence_length"],)
@@ -335,7 +307,7 @@ def train(
         validation_data=valid_data,
         validation_freq=validation_every,
         callbacks=[
-            _TimeLimit(minutes),
+            training.TimeBudget(minutes),
             keras.callbacks.ModelCheckpoint(
                 weights_path,
                 monitor="val_loss",
@@ -346,14 +318,16 @@ def train(
         verbose=verbose,
     )
     seconds = time.time() - start
-    # The last pass may have ended without validation: validate once more.
+    # The last pass may have ended without validation: validate once more,
+    # then keep whichever weights have the lower validation loss.
     final = model.evaluate(valid_data, verbose=0, return_dict=True)
     val_losses = history.history.get("val_loss", [])
     if not val_losses or final["loss"] < min(val_losses):
         model.save_weights(weights_path)
-    # The figures of the weights kept (the best validation loss).
-    model.load_weights(weights_path)
-    kept = model.evaluate(valid_data, verbose=0, return_dict=True)
+        kept = final
+    else:
+        model.load_weights(weights_path)
+        kept = model.evaluate(valid_data, verbose=0, return_dict=True)
     if half_copy:
         training.save_float16_weights(
             model, os.path.join(output, HALF_WEIGHTS_PREFIX), 15 * 2**20
@@ -377,8 +351,7 @@ def train(
         "final_val": {k: float(v) for k, v in final.items()},
         "kept_val": {k: float(v) for k, v in kept.items()},
     }
-    with open(os.path.join(output, HISTORY_FILE), "w") as f:
-        json.dump(record, f, indent=1)
+    training.write_json_atomic(os.path.join(output, HISTORY_FILE), record)
     print(
         json.dumps(
             {
@@ -406,12 +379,10 @@ def _devices():
 
 def package(data, run, output):
     """Writes `output` as `keras-transformer train bert-pretrain` would."""
-    import shutil
-
     from keras_transformer.applications.bert import bert_masked_lm
 
     from keras_transformer import training
-    from keras_transformer.tasks.bert import PRETRAIN_TASK
+    from keras_transformer.tasks.bert import write_pretrained_directory
 
     with open(os.path.join(data, INFO_FILE)) as f:
         info = json.load(f)
@@ -421,22 +392,13 @@ def package(data, run, output):
     if os.path.exists(os.path.join(run, WEIGHTS_FILE)):
         model.load_weights(os.path.join(run, WEIGHTS_FILE))
     else:  # only the float16 copy came back
-        training.load_float16_weights(
-            model,
-            sorted(
-                glob.glob(os.path.join(run, HALF_WEIGHTS_PREFIX + "-*.npz"))
-            ),
-        )
-    os.makedirs(output, exist_ok=True)
-    shutil.copyfile(
-        os.path.join(data, training.TOKENIZER_FILE),
-        os.path.join(output, training.TOKENIZER_FILE),
-    )
-    training.atomic_save_model(model, os.path.join(output, training.MODEL_FILE))
+        parts = os.path.join(run, HALF_WEIGHTS_PREFIX + "-*.npz")
+        training.load_float16_weights(model, sorted(glob.glob(parts)))
     preset = record["preset"]
-    training.write_metadata(
+    return write_pretrained_directory(
         output,
-        PRETRAIN_TASK,
+        model,
+        os.path.join(data, training.TOKENIZER_FILE),
         preset=None if preset.lstrip().startswith("{") else preset,
         backbone=record["backbone"],
         sequence_length=info["sequence_length"],
@@ -449,7 +411,6 @@ def package(data, run, output):
         pretrained_with=f"{record['backend']} on {record['devices']}",
         text=info["source"],
     )
-    return output
 
 
 def main(argv=None):

@@ -283,6 +283,17 @@ def _mask_token_id(tokenizer):
         ) from None
 
 
+def first_text_piece_id(tokenizer):
+    """The smallest id above every special piece (`<...>` and [MASK]):
+    random MLM replacements are drawn from this id up."""
+    special_ids = [
+        tokenizer.token_to_id(t)
+        for t in tokenizer.get_vocabulary()
+        if t.startswith("<") and t.endswith(">") or t in USER_SYMBOLS
+    ]
+    return max(special_ids) + 1
+
+
 def default_max_predictions(sequence_length, mask_rate=0.15):
     """MLM prediction slots for rows of `sequence_length` tokens.
 
@@ -475,11 +486,7 @@ def masked_lm_dataset(
     if not texts:
         raise ValueError("`texts` is empty. Received: texts=[]")
     mask_token_id = _mask_token_id(tokenizer)
-    special_ids = [
-        tokenizer.token_to_id(t)
-        for t in tokenizer.get_vocabulary()
-        if t.startswith("<") and t.endswith(">") or t in USER_SYMBOLS
-    ]
+    random_token_min_id = first_text_piece_id(tokenizer)
     bucket = shuffle if bucket is None else bucket
     dataset = _encoded_examples(texts, tokenizer, sequence_length)
     dataset = _shuffle_repeat_batch(
@@ -506,7 +513,7 @@ def masked_lm_dataset(
                 else max_predictions
             ),
             unselectable_ids=(0, tokenizer.start_id, tokenizer.end_id),
-            random_token_min_id=max(special_ids) + 1,
+            random_token_min_id=random_token_min_id,
         )
         features = _features(ids)
         features["token_ids"] = masked

@@ -254,11 +254,8 @@ def pretrain_bert(
     """
     import keras
 
-    from keras_transformer.applications.bert import bert_masked_lm
     from keras_transformer.data import load_bundled_lm_text
     from keras_transformer.data.bert import masked_lm_dataset
-    from keras_transformer.losses import MaskedSparseCategoricalCrossentropy
-    from keras_transformer.metrics import MaskedAccuracy
 
     _check_positive("max_minutes", max_minutes, allow_none=True)
     _check_positive("epochs", epochs)
@@ -285,14 +282,7 @@ def pretrain_bert(
     backbone = _backbone_kwargs(
         preset, tokenizer.vocabulary_size, sequence_length
     )
-    model = bert_masked_lm(backbone)
-    model.compile(
-        optimizer=bert_adamw(
-            backbone["hidden_dim"], learning_rate, warmup_steps
-        ),
-        loss=MaskedSparseCategoricalCrossentropy(ignore_index=0),
-        weighted_metrics=[MaskedAccuracy(ignore_index=0)],
-    )
+    model = masked_lm_model(backbone, learning_rate, warmup_steps)
     common = dict(
         sequence_length=sequence_length,
         batch_size=batch_size,
@@ -344,6 +334,71 @@ def pretrain_bert(
     return summary
 
 
+def masked_lm_model(backbone, learning_rate, warmup_steps):
+    """`bert_masked_lm(backbone)` compiled for pretraining.
+
+    `bert_adamw` peaking at `learning_rate`, the masked cross-entropy over
+    the used prediction slots (label 0 marks an unused slot) and the masked
+    accuracy. Backend-agnostic: `pretrain_bert` and the JAX pretraining
+    example (`examples/pretrain_bert_jax.py`) both use it.
+
+    Args:
+        backbone: `bert_backbone` keyword arguments (or a backbone model).
+        learning_rate: the peak learning rate.
+        warmup_steps: warmup steps of the schedule.
+
+    Returns:
+        The compiled `keras.Model`.
+    """
+    from keras_transformer.applications.bert import bert_masked_lm
+    from keras_transformer.losses import MaskedSparseCategoricalCrossentropy
+    from keras_transformer.metrics import MaskedAccuracy
+
+    model = bert_masked_lm(backbone)
+    hidden_dim = model.get_layer("mlm_dense").units
+    model.compile(
+        optimizer=bert_adamw(hidden_dim, learning_rate, warmup_steps),
+        loss=MaskedSparseCategoricalCrossentropy(ignore_index=0),
+        weighted_metrics=[MaskedAccuracy(ignore_index=0)],
+    )
+    return model
+
+
+def write_pretrained_directory(directory, model, tokenizer_file, **metadata):
+    """Writes a `bert-pretrain` model directory, atomically.
+
+    What `train_classifier(pretrained=directory)` reads: `model.keras` (a
+    `bert_masked_lm` model), `tokenizer.model` and `metadata.json` (task
+    `"bert-pretrain"`, with at least `backbone`). An existing directory is
+    replaced only once the new one is complete.
+
+    Args:
+        directory: the directory to write.
+        model: the masked-LM model.
+        tokenizer_file: path of its SentencePiece model.
+        **metadata: metadata fields (`backbone` required).
+
+    Returns:
+        The directory.
+    """
+    import shutil
+
+    if "backbone" not in metadata:
+        raise ValueError(
+            "A pretrained directory needs the `backbone` arguments in its "
+            f"metadata. Received fields: {sorted(metadata)}"
+        )
+    with training.atomic_directory(directory, overwrite=True) as tmp:
+        shutil.copyfile(
+            tokenizer_file, os.path.join(tmp, training.TOKENIZER_FILE)
+        )
+        training.atomic_save_model(
+            model, os.path.join(tmp, training.MODEL_FILE)
+        )
+        training.write_metadata(tmp, PRETRAIN_TASK, **metadata)
+    return directory
+
+
 def _cache_root():
     return os.environ.get("KERAS_TRANSFORMER_CACHE") or os.path.join(
         os.path.expanduser("~"), ".cache", "keras_transformer"
@@ -373,7 +428,6 @@ def bundled_encoder_directory(directory=None):
     >>> train_classifier("runs/genre", pretrained=path)  # doctest: +SKIP
     """
     import importlib.resources
-    import shutil
 
     from keras_transformer.applications.bert import bert_masked_lm
 
@@ -395,15 +449,10 @@ def bundled_encoder_directory(directory=None):
         bundled / f"{BUNDLED_ENCODER_NAME}.npz"
     ) as path:
         training.load_float16_weights(model, [path])
-    with training.atomic_directory(directory, overwrite=True) as tmp:
-        with importlib.resources.as_file(
-            bundled / f"{BUNDLED_ENCODER_NAME}.tokenizer.model"
-        ) as path:
-            shutil.copyfile(path, os.path.join(tmp, training.TOKENIZER_FILE))
-        training.atomic_save_model(
-            model, os.path.join(tmp, training.MODEL_FILE)
-        )
-        training.write_metadata(tmp, PRETRAIN_TASK, **info)
+    with importlib.resources.as_file(
+        bundled / f"{BUNDLED_ENCODER_NAME}.tokenizer.model"
+    ) as path:
+        write_pretrained_directory(directory, model, path, **info)
     logger.info("Wrote the bundled pretrained encoder to %s", directory)
     return directory
 
