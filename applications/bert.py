@@ -407,3 +407,216 @@ def load_backbone_weights(target, source):
             f"{EMBEDDING_LAYER!r} layer). Received: source={source.name!r}"
         )
     return sorted(copied)
+
+
+EMBEDDING_LAYERS = (EMBEDDING_LAYER, "segment_embedding", "embeddings_norm")
+_BLOCK_PREFIX = "transformer_layer_"
+
+
+def check_layer_decay(decay, name="layer_decay"):
+    """Raises a clear error unless `decay` is a number in (0, 1]."""
+    if isinstance(decay, bool) or not (
+        isinstance(decay, (int, float)) and 0.0 < decay <= 1.0
+    ):
+        raise ValueError(
+            f"`{name}` must be a number in (0, 1]. "
+            f"Received: {name}={decay!r}"
+        )
+
+
+def layer_rate_multipliers(model, decay):
+    """Learning-rate factors for layer-wise rate decay when fine-tuning.
+
+    The layers above the last encoder block (pooler, classification or
+    MLM head) get factor 1, encoder block i of L gets `decay ** (L - i)`
+    and the embeddings `decay ** (L + 1)`: lower layers, which hold more
+    general pretrained features, move less (as in ELECTRA and in Sun et
+    al., "How to Fine-Tune BERT for Text Classification?", 2019).
+
+    Args:
+        model: a model made by a function of this module.
+        decay: the factor per layer, in (0, 1].
+
+    Returns:
+        A dict of variable path to factor, for every trainable variable
+        (pass it to `optimizers.bert_adamw(rate_multipliers=...)`).
+
+    Example:
+    >>> from keras_transformer.applications import bert
+    >>> model = bert.bert_classifier(dict(vocabulary_size=50, num_layers=2,
+    ...     hidden_dim=16, num_heads=2, intermediate_dim=32), num_classes=3)
+    >>> factors = bert.layer_rate_multipliers(model, 0.5)
+    >>> factors["logits/kernel"], factors["embeddings_norm/gamma"]
+    (1.0, 0.125)
+    """
+    check_layer_decay(decay, "decay")
+    blocks = [
+        layer.name
+        for layer in model.layers
+        if layer.name.startswith(_BLOCK_PREFIX)
+    ]
+    if not blocks:
+        raise ValueError(
+            "The model has no BERT encoder blocks (layers named "
+            f"'{_BLOCK_PREFIX}<i>'). Received: model={model.name!r}"
+        )
+    num_layers = len(blocks)
+    factors = {}
+    for layer in model.layers:
+        if layer.name in EMBEDDING_LAYERS:
+            depth = 0
+        elif layer.name.startswith(_BLOCK_PREFIX):
+            depth = int(layer.name[len(_BLOCK_PREFIX) :]) + 1
+        else:
+            depth = num_layers + 1
+        for variable in layer.trainable_variables:
+            factors[variable.path] = float(decay ** (num_layers + 1 - depth))
+    return factors
+
+
+def bert_ensemble(classifiers, name="bert_ensemble"):
+    """One model that averages the class probabilities of classifiers.
+
+    The members keep their own weights (nested as `member_0`, ...) and may
+    differ in size; they must take the same inputs, i.e. share a tokenizer
+    and a class list (the caller's concern). The output is logits whose
+    softmax is the members' mean probability (see `ProbabilityAverage`),
+    so the ensemble trains, saves, loads, evaluates and exports like one
+    `bert_classifier`.
+
+    Args:
+        classifiers: two or more models made by `bert_classifier` (or
+            loaded from their `.keras` files).
+        name: the model name.
+
+    Returns:
+        A functional `keras.Model` with the backbone's dict inputs
+        returning float32 logits [B, C].
+
+    Example:
+    >>> from keras_transformer.applications import bert
+    >>> kwargs = dict(vocabulary_size=50, num_layers=1, hidden_dim=16,
+    ...               num_heads=2, intermediate_dim=32)
+    >>> members = [bert.bert_classifier(kwargs, 3) for _ in range(2)]
+    >>> bert.bert_ensemble(members).output.shape
+    (None, 3)
+    """
+    from keras_transformer.layers import ProbabilityAverage
+
+    classifiers = list(classifiers)
+    if len(classifiers) < 2:
+        raise ValueError(
+            "An ensemble needs at least two classifiers. "
+            f"Received: {len(classifiers)}"
+        )
+    widths = {int(model.output.shape[-1]) for model in classifiers}
+    if len(widths) != 1:
+        raise ValueError(
+            "The classifiers must have the same number of classes. "
+            f"Received: {sorted(widths)}"
+        )
+    inputs = {
+        key: keras.Input(shape=(None,), dtype="int32", name=key)
+        for key in BACKBONE_INPUTS
+    }
+    logits = []
+    for i, model in enumerate(classifiers):
+        # A fresh functional wrapper, so members with equal layer and model
+        # names can sit side by side.
+        member = keras.Model(model.input, model.output, name=f"member_{i}")
+        logits.append(member(inputs))  # [B, C]
+    outputs = ProbabilityAverage(name="probability_average")(logits)
+    return keras.Model(inputs=inputs, outputs=outputs, name=name)
+
+
+def ngram_classifier(
+    vocabulary_size,
+    num_classes,
+    orders=(1, 2),
+    buckets=2**18,
+    embedding_dim=64,
+    dropout=0.0,
+    name=None,
+):
+    """A bag-of-n-grams classifier that takes the BERT inputs.
+
+    fastText-style (Joulin et al., 2016): every token id and every hashed
+    n-gram of ids (`HashedNgrams`) has an embedding; their sum over the
+    real n-grams, divided by the square root of their number, goes through
+    a dense layer to class logits. It trains in about a minute on a CPU
+    and makes errors unlike the encoder's, so averaging its probabilities
+    with a fine-tuned `bert_classifier` (`bert_ensemble`) helps more than a
+    second encoder does. Its inputs are `bert_backbone`'s (it ignores
+    `segment_ids`), so the same tokenizer, pipelines and export serve it.
+
+    Args:
+        vocabulary_size: number of token ids.
+        num_classes: number of classes C (at least 2).
+        orders: n-gram orders (1: single ids).
+        buckets: hash buckets per order above 1.
+        embedding_dim: size of the n-gram embeddings.
+        dropout: dropout on the pooled vector.
+        name: the model name (default "ngram_classifier").
+
+    Returns:
+        A functional `keras.Model` with inputs `token_ids`, `padding_mask`,
+        `segment_ids` returning float32 logits [B, C].
+
+    Example:
+    >>> import numpy as np
+    >>> from keras_transformer.applications.bert import ngram_classifier
+    >>> model = ngram_classifier(50, 3, buckets=64, embedding_dim=8)
+    >>> ids = np.array([[2, 9, 7, 3]])
+    >>> model({"token_ids": ids, "padding_mask": ids != 0,
+    ...        "segment_ids": np.zeros_like(ids)}).shape
+    (1, 3)
+    """
+    from keras_transformer.layers import HashedNgrams
+
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int):
+        raise ValueError(
+            "`num_classes` must be an int. "
+            f"Received: num_classes={num_classes!r}"
+        )
+    if num_classes < 2:
+        raise ValueError(
+            "`num_classes` must be at least 2. "
+            f"Received: num_classes={num_classes}"
+        )
+    _check_positive_int("embedding_dim", embedding_dim)
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(
+            f"`dropout` must be in [0, 1). Received: dropout={dropout}"
+        )
+
+    # Inputs.
+    inputs = {
+        key: keras.Input(shape=(None,), dtype="int32", name=key)
+        for key in BACKBONE_INPUTS
+    }
+
+    # Layers.
+    ngrams = HashedNgrams(vocabulary_size, orders, buckets, name="ngrams")
+    # [B, T] -> features, mask [B, F]
+    features, mask = ngrams(inputs["token_ids"], inputs["padding_mask"])
+    vectors = keras.layers.Embedding(
+        ngrams.num_features,
+        embedding_dim,
+        embeddings_initializer=keras.initializers.RandomUniform(
+            -(embedding_dim**-0.5), embedding_dim**-0.5
+        ),
+        name="ngram_embedding",
+    )(features)  # [B, F, E]
+    weights = ops.expand_dims(ops.cast(mask, vectors.dtype), -1)  # [B, F, 1]
+    total = ops.sum(vectors * weights, axis=1)  # [B, E]
+    count = ops.maximum(ops.sum(weights, axis=1), 1.0)  # [B, 1]
+    pooled = total / ops.sqrt(count)
+    x = keras.layers.Dropout(dropout, name="classifier_dropout")(pooled)
+    logits = keras.layers.Dense(
+        num_classes, dtype="float32", name="logits"
+    )(x)
+
+    # Outputs.
+    return keras.Model(
+        inputs=inputs, outputs=logits, name=name or "ngram_classifier"
+    )

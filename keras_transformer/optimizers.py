@@ -33,7 +33,74 @@ def transformer_adam(d_model, warmup_steps=4000, scale=1.0, **kwargs):
     return keras.optimizers.Adam(learning_rate=schedule, **options)
 
 
-def bert_adamw(hidden_dim, learning_rate, warmup_steps, ema_momentum=None):
+@keras.saving.register_keras_serializable(package="keras_transformer")
+class ScaledRateAdamW(keras.optimizers.AdamW):
+    """AdamW whose learning rate is multiplied per variable.
+
+    `rate_multipliers` maps variable paths (`variable.path`) to a factor of
+    the learning rate; variables it does not name use the rate as is. Used
+    for layer-wise rate decay when fine-tuning (lower layers, which hold
+    the pretrained knowledge, move less than the new head). The weight
+    decay step is not scaled.
+
+    Args:
+        rate_multipliers: dict of str (variable path) to float > 0.
+        **kwargs: `keras.optimizers.AdamW` arguments.
+
+    Example:
+    >>> import keras
+    >>> from keras_transformer.optimizers import ScaledRateAdamW
+    >>> optimizer = ScaledRateAdamW(
+    ...     rate_multipliers={"dense/kernel": 0.5}, learning_rate=1e-3)
+    >>> optimizer.rate_multipliers
+    {'dense/kernel': 0.5}
+    """
+
+    def __init__(self, rate_multipliers=None, **kwargs):
+        super().__init__(**kwargs)
+        rate_multipliers = dict(rate_multipliers or {})
+        for path, factor in rate_multipliers.items():
+            if isinstance(factor, bool) or not (
+                isinstance(factor, (int, float)) and factor > 0
+            ):
+                raise ValueError(
+                    "Every rate multiplier must be a number > 0. "
+                    f"Received: rate_multipliers[{path!r}]={factor!r}"
+                )
+        self.rate_multipliers = {
+            str(path): float(factor)
+            for path, factor in rate_multipliers.items()
+        }
+        self._factors = []
+
+    def build(self, variables):
+        if self.built:
+            return
+        super().build(variables)
+        # One factor per variable, in the order of `_get_variable_index`.
+        self._factors = [
+            self.rate_multipliers.get(v.path, 1.0) for v in variables
+        ]
+
+    def update_step(self, gradient, variable, learning_rate):
+        factor = self._factors[self._get_variable_index(variable)]
+        if factor != 1.0:
+            learning_rate = learning_rate * factor
+        return super().update_step(gradient, variable, learning_rate)
+
+    def get_config(self):
+        config = super().get_config()
+        config["rate_multipliers"] = dict(self.rate_multipliers)
+        return config
+
+
+def bert_adamw(
+    hidden_dim,
+    learning_rate,
+    warmup_steps,
+    ema_momentum=None,
+    rate_multipliers=None,
+):
     """AdamW for the BERT-style encoder, with `TransformerSchedule`.
 
     The schedule's scale is set so that its peak (at `warmup_steps`) equals
@@ -46,9 +113,13 @@ def bert_adamw(hidden_dim, learning_rate, warmup_steps, ema_momentum=None):
         warmup_steps: warmup steps of the schedule.
         ema_momentum: keep an exponential moving average of the weights
             with this momentum (None: no average).
+        rate_multipliers: optional dict of variable path to a factor of
+            the learning rate (see `ScaledRateAdamW` and
+            `applications.bert.layer_rate_multipliers`).
 
     Returns:
-        A `keras.optimizers.AdamW`.
+        A `keras.optimizers.AdamW` (a `ScaledRateAdamW` when
+        `rate_multipliers` is given).
 
     Example:
     >>> from keras_transformer.optimizers import bert_adamw
@@ -58,7 +129,12 @@ def bert_adamw(hidden_dim, learning_rate, warmup_steps, ema_momentum=None):
     """
     scale = learning_rate * (hidden_dim * warmup_steps) ** 0.5
     schedule = TransformerSchedule(hidden_dim, warmup_steps, scale)
-    optimizer = keras.optimizers.AdamW(
+    options = {}
+    optimizer_class = keras.optimizers.AdamW
+    if rate_multipliers:
+        optimizer_class = ScaledRateAdamW
+        options["rate_multipliers"] = rate_multipliers
+    optimizer = optimizer_class(
         learning_rate=schedule,
         weight_decay=0.01,
         beta_1=0.9,
@@ -67,6 +143,7 @@ def bert_adamw(hidden_dim, learning_rate, warmup_steps, ema_momentum=None):
         clipnorm=1.0,
         use_ema=ema_momentum is not None,
         ema_momentum=0.99 if ema_momentum is None else ema_momentum,
+        **options,
     )
     # BERT decays weight matrices only, not biases or normalization.
     optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])

@@ -142,6 +142,70 @@ def test_classifier_loads_pretrained_backbone_weights():
         bert.load_backbone_weights(smaller, pretrained)
 
 
+def test_layer_rate_multipliers_decay_from_the_head_down():
+    classifier = bert.bert_classifier(KWARGS, num_classes=3)
+    factors = bert.layer_rate_multipliers(classifier, 0.5)
+    # One factor per trainable variable, keyed by its path.
+    assert sorted(factors) == sorted(
+        v.path for v in classifier.trainable_variables
+    )
+    for path, factor in factors.items():
+        layer = path.split("/")[0]
+        if layer in ("logits", "pooled_dense"):
+            expected = 1.0
+        elif layer == "transformer_layer_1":  # the last of 2 blocks
+            expected = 0.5
+        elif layer == "transformer_layer_0":
+            expected = 0.25
+        else:  # token, position and segment embeddings, their norm
+            assert layer in bert.EMBEDDING_LAYERS, path
+            expected = 0.125
+        assert factor == expected, path
+    # The masked-LM head sits above the encoder too.
+    mlm_factors = bert.layer_rate_multipliers(bert.bert_masked_lm(KWARGS), 0.9)
+    assert mlm_factors["mlm_dense/kernel"] == 1.0
+    assert mlm_factors["embeddings_norm/gamma"] == pytest.approx(0.9**3)
+    assert set(bert.layer_rate_multipliers(classifier, 1.0).values()) == {1.0}
+    for bad in (0.0, 1.5, True, "0.8"):
+        with pytest.raises(ValueError, match="decay"):
+            bert.layer_rate_multipliers(classifier, bad)
+    other = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    with pytest.raises(ValueError, match="no BERT encoder blocks"):
+        bert.layer_rate_multipliers(other, 0.8)
+
+
+def test_ensemble_averages_member_probabilities(tmp_path):
+    keras.utils.set_random_seed(3)
+    members = [
+        bert.bert_classifier(KWARGS, num_classes=3, pooling="mean"),
+        bert.bert_classifier(
+            {**KWARGS, "hidden_dim": 8, "num_layers": 1}, num_classes=3
+        ),
+    ]
+    ensemble = bert.bert_ensemble(members)
+    x = _inputs(IDS)
+    expected = np.mean(
+        [np.asarray(keras.ops.softmax(m(x, training=False))) for m in members],
+        axis=0,
+    )
+    got = np.asarray(keras.ops.softmax(ensemble(x, training=False)))
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    ensemble.save(tmp_path / "e.keras")
+    restored = keras.saving.load_model(tmp_path / "e.keras", compile=False)
+    np.testing.assert_allclose(
+        np.asarray(keras.ops.softmax(restored(x, training=False))),
+        expected,
+        rtol=1e-5,
+        atol=1e-6,
+    )
+    with pytest.raises(ValueError, match="at least two"):
+        bert.bert_ensemble(members[:1])
+    with pytest.raises(ValueError, match="same number of classes"):
+        bert.bert_ensemble(
+            [members[0], bert.bert_classifier(KWARGS, num_classes=4)]
+        )
+
+
 def test_mean_pooling_is_the_masked_mean_of_the_final_states():
     keras.utils.set_random_seed(1)
     classifier = bert.bert_classifier(

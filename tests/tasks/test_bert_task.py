@@ -254,6 +254,9 @@ def test_ema_checkpoint_holds_the_averaged_weights(tmp_path):
     assert metadata["ema_momentum"] == 0.99999
     with pytest.raises(ValueError, match="ema_momentum"):
         bert_task.train_classifier(tmp_path / "bad", ema_momentum=1.0)
+    with pytest.raises(ValueError, match="layer_decay"):
+        bert_task.train_classifier(tmp_path / "bad", layer_decay=1.5)
+    assert not (tmp_path / "bad").exists()
 
 
 # ---------------------------------------------------------------------------
@@ -289,7 +292,7 @@ def trained(tmp_path_factory):
             "--pretrained", str(pretrained), "--output", str(model_dir),
             "--pooling", "mean", "--token-mask-rate", "0.1",
             "--ema-momentum", "0.9", "--encoder-dropout", "0.2",
-            *TINY]  # fmt: skip
+            "--layer-decay", "0.8", *TINY]  # fmt: skip
     assert cli.main(args) == 0
     # Running again with more epochs resumes from the backup.
     assert cli.main(args[:-1] + ["2"]) == 0
@@ -307,6 +310,7 @@ def test_pretrain_and_fine_tune_write_model_directories(trained):
     assert metadata["pooling"] == "mean"
     assert metadata["token_mask_rate"] == 0.1
     assert metadata["ema_momentum"] == 0.9
+    assert metadata["layer_decay"] == 0.8
     assert metadata["backbone"]["dropout"] == 0.2  # The pretrained had 0.1.
     assert sorted(metadata["class_names"]) == sorted(
         set(load_bundled_genre("valid")[1])
@@ -401,6 +405,32 @@ def test_average_classifiers_gives_the_mean_of_the_weights(
         np.mean(expected.argmax(1) == truth)
     )
     assert set(report["models"]) == {str(model_dir), str(other)}
+    # Mode "probabilities": one model directory holding both, whose
+    # probabilities are the members' mean, in Python and when served.
+    pair = tmp_path / "pair"
+    code, out, _ = _cli(capsys, "average-classifiers", "--mode",
+                        "probabilities", "--model", model_dir, "--model",
+                        other, "--output", pair)  # fmt: skip
+    assert code == 0 and out.strip() == str(pair)
+    ensemble = bert_task.load_classifier(pair)
+    np.testing.assert_allclose(ensemble.predict_proba(test[0]), expected,
+                               rtol=1e-5, atol=1e-6)  # fmt: skip
+    metadata = json.loads((pair / "metadata.json").read_text())
+    assert len(metadata["ensemble_of"]) == 2
+    code, out, _ = _cli(capsys, "evaluate", "classifier", "--model", pair,
+                        "--test-file", files["test"], "--json")  # fmt: skip
+    assert code == 0
+    assert json.loads(out)["accuracy"] == pytest.approx(
+        np.mean(expected.argmax(1) == truth)
+    )
+    import tensorflow as tf
+
+    export_dir = tmp_path / "served_pair" / "1"
+    assert cli.main(["export", "--model", str(pair), "--output",
+                     str(export_dir)]) == 0  # fmt: skip
+    serve = tf.saved_model.load(str(export_dir)).signatures["serving_default"]
+    served = serve(text=tf.constant(test[0][:4]))["probabilities"].numpy()
+    np.testing.assert_allclose(served, expected[:4], atol=1e-5)
     # Refused: one model, another tokenizer/architecture, an existing output.
     code, _, err = _cli(capsys, "average-classifiers", "--model", model_dir,
                         "--output", tmp_path / "one")  # fmt: skip
