@@ -419,8 +419,7 @@ def check_layer_decay(decay, name="layer_decay"):
         isinstance(decay, (int, float)) and 0.0 < decay <= 1.0
     ):
         raise ValueError(
-            f"`{name}` must be a number in (0, 1]. "
-            f"Received: {name}={decay!r}"
+            f"`{name}` must be a number in (0, 1]. Received: {name}={decay!r}"
         )
 
 
@@ -612,9 +611,7 @@ def ngram_classifier(
     count = ops.maximum(ops.sum(weights, axis=1), 1.0)  # [B, 1]
     pooled = total / ops.sqrt(count)
     x = keras.layers.Dropout(dropout, name="classifier_dropout")(pooled)
-    logits = keras.layers.Dense(
-        num_classes, dtype="float32", name="logits"
-    )(x)
+    logits = keras.layers.Dense(num_classes, dtype="float32", name="logits")(x)
 
     # Outputs.
     return keras.Model(

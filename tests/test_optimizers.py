@@ -3,6 +3,7 @@
 import keras
 import numpy as np
 import pytest
+
 from keras_transformer.optimizers import ScaledRateAdamW, bert_adamw
 
 
@@ -52,17 +53,16 @@ def test_later_steps_keep_lower_layers_slower():
         _model(),
         ScaledRateAdamW(rate_multipliers={"lower/kernel": 0.1}, **options),
     )
-    ratio = np.abs(scaled["lower/kernel"]).sum() / np.abs(
-        plain["lower/kernel"]
-    ).sum()
+    ratio = (
+        np.abs(scaled["lower/kernel"]).sum()
+        / np.abs(plain["lower/kernel"]).sum()
+    )
     assert 0.05 < ratio < 0.2
 
 
 def test_multipliers_survive_a_keras_round_trip(tmp_path):
     model = _model()
-    optimizer = bert_adamw(
-        8, 1e-3, 10, rate_multipliers={"lower/kernel": 0.5}
-    )
+    optimizer = bert_adamw(8, 1e-3, 10, rate_multipliers={"lower/kernel": 0.5})
     assert isinstance(optimizer, ScaledRateAdamW)
     _steps(model, optimizer, steps=1)
     model.save(tmp_path / "m.keras")

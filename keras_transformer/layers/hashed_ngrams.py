@@ -51,9 +51,14 @@ class HashedNgrams(keras.layers.Layer):
             ("vocabulary_size", vocabulary_size),
             ("buckets", buckets),
         ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int)
+                or value < 1
+            ):
                 raise ValueError(
-                    f"`{name}` must be a positive int. Received: {name}={value!r}"
+                    f"`{name}` must be a positive int. "
+                    f"Received: {name}={value!r}"
                 )
         if vocabulary_size > _MAX_ID:
             raise ValueError(

@@ -688,7 +688,10 @@ def train_classifier(
     if architecture == "ngram":
         ngram = dict(NGRAM_OPTIONS, orders=list(NGRAM_OPTIONS["orders"]))
         model = ngram_classifier(
-            tokenizer.vocabulary_size, len(class_names), dropout=dropout, **ngram
+            tokenizer.vocabulary_size,
+            len(class_names),
+            dropout=dropout,
+            **ngram,
         )
         backbone, preset_name, pooling = None, None, None
         fine_tuning = False

@@ -206,6 +206,31 @@ def test_ensemble_averages_member_probabilities(tmp_path):
         )
 
 
+def test_ngram_classifier_ignores_padding_and_round_trips(tmp_path):
+    keras.utils.set_random_seed(4)
+    model = bert.ngram_classifier(VOCAB, 3, buckets=64, embedding_dim=8)
+    logits = np.asarray(model(_inputs(IDS)))
+    assert logits.shape == (2, 3) and logits.dtype == np.float32
+    # More padding changes nothing; another token does.
+    padded = np.pad(IDS, ((0, 0), (0, 3)))
+    np.testing.assert_allclose(
+        np.asarray(model(_inputs(padded))), logits, rtol=1e-6, atol=1e-6
+    )
+    changed = IDS.copy()
+    changed[0, 2] = 30
+    assert not np.allclose(np.asarray(model(_inputs(changed)))[0], logits[0])
+    model.save(tmp_path / "n.keras")
+    restored = keras.saving.load_model(tmp_path / "n.keras", compile=False)
+    np.testing.assert_allclose(
+        np.asarray(restored(_inputs(IDS))), logits, rtol=1e-6, atol=1e-6
+    )
+    # It takes the BERT inputs, so it joins an ensemble with an encoder.
+    ensemble = bert.bert_ensemble([model, bert.bert_classifier(KWARGS, 3)])
+    assert tuple(ensemble(_inputs(IDS)).shape) == (2, 3)
+    with pytest.raises(ValueError, match="num_classes"):
+        bert.ngram_classifier(VOCAB, 1)
+
+
 def test_mean_pooling_is_the_masked_mean_of_the_final_states():
     keras.utils.set_random_seed(1)
     classifier = bert.bert_classifier(

@@ -1,6 +1,7 @@
 import keras
 import numpy as np
 import pytest
+
 from keras_transformer.layers import ProbabilityAverage
 
 

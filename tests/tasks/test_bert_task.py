@@ -423,6 +423,41 @@ def test_average_classifiers_gives_the_mean_of_the_weights(
     assert json.loads(out)["accuracy"] == pytest.approx(
         np.mean(expected.argmax(1) == truth)
     )
+    # An n-gram model on the pretrained encoder's tokenizer joins too.
+    ngram = tmp_path / "ngram"
+    assert cli.main(["train", "classifier", "--architecture", "ngram",
+                     "--train-file", files["train"], "--valid-file",
+                     files["valid"], "--pretrained", str(pretrained),
+                     "--output", str(ngram), "--learning-rate", "0.01",
+                     *TINY]) == 0  # fmt: skip
+    capsys.readouterr()
+    ngram_meta = json.loads((ngram / "metadata.json").read_text())
+    assert ngram_meta["architecture"] == "ngram"
+    assert ngram_meta["backbone"] is None and ngram_meta["ngram"]["buckets"]
+    assert (ngram / "tokenizer.model").read_bytes() == (
+        pretrained / "tokenizer.model"
+    ).read_bytes()
+    mixed = tmp_path / "mixed"
+    assert cli.main(["average-classifiers", "--mode", "probabilities",
+                     "--model", str(model_dir), "--model", str(ngram),
+                     "--output", str(mixed)]) == 0  # fmt: skip
+    np.testing.assert_allclose(
+        bert_task.load_classifier(mixed).predict_proba(test[0]),
+        np.mean([bert_task.load_classifier(d).predict_proba(test[0])
+                 for d in (model_dir, ngram)], axis=0),
+        rtol=1e-5, atol=1e-6,
+    )  # fmt: skip
+    # Weight averaging needs one architecture.
+    code, _, err = _cli(capsys, "average-classifiers", "--model",
+                        model_dir, "--model", ngram, "--output",
+                        tmp_path / "no")  # fmt: skip
+    assert code == 2 and "another architecture" in err
+    with pytest.raises(ValueError, match="n-gram model has none"):
+        bert_task.train_classifier(
+            tmp_path / "bad", architecture="ngram", layer_decay=0.8
+        )
+    with pytest.raises(ValueError, match="architecture"):
+        bert_task.train_classifier(tmp_path / "bad", architecture="rnn")
     import tensorflow as tf
 
     export_dir = tmp_path / "served_pair" / "1"
