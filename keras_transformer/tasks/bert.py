@@ -17,6 +17,11 @@ Python API: `pretrain_bert`, `train_classifier`, `load_classifier` (its
 `evaluate_classifier`; `bundled_encoder_directory` (the shipped pretrained
 encoder) and `average_classifiers` (weight averages or ensembles).
 
+`train classifier --architecture ngram` trains a bag-of-n-grams model on
+the same tokens instead of the encoder; `average-classifiers --mode
+probabilities` averages it with a fine-tuned encoder into one model
+directory (the best figures on the bundled task; see docs/classifier.md).
+
 Without `--train-file`, `bert-pretrain` uses the bundled English LM corpus
 and `classifier` the bundled 6-genre verse task. Both write a model
 directory (see `keras_transformer.training`); running the same command
