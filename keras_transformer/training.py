@@ -621,6 +621,13 @@ def atomic_directory(final_dir, overwrite=False):
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     old = None
+    if os.path.exists(final_dir) and not overwrite:
+        # Created by someone else while we wrote: keep theirs.
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise FileExistsError(
+            f"{final_dir} was created while this copy was being written; "
+            "it is left as it is."
+        )
     if os.path.exists(final_dir):
         old = tempfile.mkdtemp(prefix=".old-", dir=parent)
         os.rmdir(old)

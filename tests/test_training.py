@@ -1,5 +1,6 @@
 import glob
 import os
+import pathlib
 
 import keras
 import numpy as np
@@ -71,6 +72,19 @@ def test_time_budget_stops_training():
     assert len(history.history["loss"]) == 1
     with pytest.raises(ValueError, match="max_minutes=0"):
         training.TimeBudget(0)
+
+
+def test_atomic_directory_keeps_a_copy_another_writer_finished_first(
+    tmp_path,
+):
+    target = tmp_path / "shared"
+    with pytest.raises(FileExistsError, match="left as it is"):
+        with training.atomic_directory(str(target)) as tmp:
+            (pathlib.Path(tmp) / "mine.txt").write_text("mine")
+            target.mkdir()  # another process completes its copy meanwhile
+            (target / "theirs.txt").write_text("theirs")
+    assert sorted(p.name for p in target.iterdir()) == ["theirs.txt"]
+    assert [p.name for p in tmp_path.iterdir()] == ["shared"]  # no leftovers
 
 
 def test_atomic_directory_keeps_old_contents_on_failure(tmp_path):

@@ -375,7 +375,9 @@ def masked_lm_model(backbone, learning_rate, warmup_steps):
     return model
 
 
-def write_pretrained_directory(directory, model, tokenizer_file, **metadata):
+def write_pretrained_directory(
+    directory, model, tokenizer_file, overwrite=True, **metadata
+):
     """Writes a `bert-pretrain` model directory, atomically.
 
     What `train_classifier(pretrained=directory)` reads: `model.keras` (a
@@ -387,6 +389,9 @@ def write_pretrained_directory(directory, model, tokenizer_file, **metadata):
         directory: the directory to write.
         model: the masked-LM model.
         tokenizer_file: path of its SentencePiece model.
+        overwrite: replace an existing directory; if False, an existing
+            one (also one that another process completes meanwhile) is an
+            `OSError` and is left as it is.
         **metadata: metadata fields (`backbone` required).
 
     Returns:
@@ -399,7 +404,7 @@ def write_pretrained_directory(directory, model, tokenizer_file, **metadata):
             "A pretrained directory needs the `backbone` arguments in its "
             f"metadata. Received fields: {sorted(metadata)}"
         )
-    with training.atomic_directory(directory, overwrite=True) as tmp:
+    with training.atomic_directory(directory, overwrite=overwrite) as tmp:
         shutil.copyfile(
             tokenizer_file, os.path.join(tmp, training.TOKENIZER_FILE)
         )
@@ -463,7 +468,18 @@ def bundled_encoder_directory(directory=None):
     with importlib.resources.as_file(
         bundled / f"{BUNDLED_ENCODER_NAME}.tokenizer.model"
     ) as path:
-        write_pretrained_directory(directory, model, path, **info)
+        try:
+            write_pretrained_directory(
+                directory, model, path, overwrite=False, **info
+            )
+        except OSError:
+            # Another process (two fine-tunes started together) wrote it
+            # first; its directory is complete, since writes are atomic.
+            if not os.path.exists(
+                os.path.join(directory, training.METADATA_FILE)
+            ):
+                raise
+            return directory
     logger.info("Wrote the bundled pretrained encoder to %s", directory)
     return directory
 

@@ -559,6 +559,26 @@ def test_wrong_task_directories_give_clean_errors(trained, capsys, tmp_path):
     assert code == 2 and "Received: labels=['poetry']" in err
 
 
+def test_bundled_encoder_tolerates_a_second_process_writing_it(
+    tmp_path, monkeypatch
+):
+    # Two fine-tunes started together both write the bundled encoder; the
+    # one that finishes second keeps the first one's complete directory.
+    def other_process_won(directory, *args, overwrite=True, **kwargs):
+        assert overwrite is False
+        os.makedirs(directory)
+        with open(os.path.join(directory, "metadata.json"), "w") as f:
+            f.write('{"task": "bert-pretrain"}')
+        raise FileExistsError(directory)
+
+    monkeypatch.setattr(
+        bert_task, "write_pretrained_directory", other_process_won
+    )
+    target = tmp_path / "encoder"
+    assert bert_task.bundled_encoder_directory(target) == str(target)
+    assert os.listdir(target) == ["metadata.json"]
+
+
 def test_bundled_encoder_is_pretrained_and_starts_a_classifier(
     tmp_path, monkeypatch
 ):
