@@ -18,16 +18,40 @@ from keras_transformer.layers import (
     TokenAndPositionEmbedding,
     TransformerEncoder,
 )
+from keras_transformer.layers._utils import check_positive_int
 
 BACKBONE_INPUTS = ("token_ids", "padding_mask", "segment_ids")
 EMBEDDING_LAYER = "token_and_position_embedding"
 
 
-def _check_positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+def _check_dropout(dropout):
+    if not 0.0 <= dropout < 1.0:
         raise ValueError(
-            f"`{name}` must be a positive int. Received: {name}={value!r}"
+            f"`dropout` must be in [0, 1). Received: dropout={dropout}"
         )
+
+
+def _check_head(num_classes, dropout):
+    """Checks a classification head's `num_classes` (int >= 2), `dropout`."""
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int):
+        raise ValueError(
+            "`num_classes` must be an int. "
+            f"Received: num_classes={num_classes!r}"
+        )
+    if num_classes < 2:
+        raise ValueError(
+            "`num_classes` must be at least 2. "
+            f"Received: num_classes={num_classes}"
+        )
+    _check_dropout(dropout)
+
+
+def _model_inputs():
+    """A fresh dict of the backbone's int32 inputs [B, T], by name."""
+    return {
+        key: keras.Input(shape=(None,), dtype="int32", name=key)
+        for key in BACKBONE_INPUTS
+    }
 
 
 def _initializer():
@@ -97,16 +121,13 @@ def bert_backbone(
         ("max_sequence_length", max_sequence_length),
         ("num_segments", num_segments),
     ):
-        _check_positive_int(arg, value)
+        check_positive_int(arg, value)
     if hidden_dim % num_heads:
         raise ValueError(
             f"`num_heads` must divide `hidden_dim` ({hidden_dim}). "
             f"Received: num_heads={num_heads}"
         )
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(
-            f"`dropout` must be in [0, 1). Received: dropout={dropout}"
-        )
+    _check_dropout(dropout)
 
     # Inputs.
     token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
@@ -311,20 +332,7 @@ def bert_classifier(
     ...        "segment_ids": np.zeros_like(ids)}).shape
     (1, 3)
     """
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int):
-        raise ValueError(
-            "`num_classes` must be an int. "
-            f"Received: num_classes={num_classes!r}"
-        )
-    if num_classes < 2:
-        raise ValueError(
-            "`num_classes` must be at least 2. "
-            f"Received: num_classes={num_classes}"
-        )
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(
-            f"`dropout` must be in [0, 1). Received: dropout={dropout}"
-        )
+    _check_head(num_classes, dropout)
     check_pooling(pooling)
     backbone = _as_backbone(backbone_or_kwargs)
 
@@ -514,10 +522,7 @@ def bert_ensemble(classifiers, name="bert_ensemble"):
             "The classifiers must have the same number of classes. "
             f"Received: {sorted(widths)}"
         )
-    inputs = {
-        key: keras.Input(shape=(None,), dtype="int32", name=key)
-        for key in BACKBONE_INPUTS
-    }
+    inputs = _model_inputs()
     logits = []
     for i, model in enumerate(classifiers):
         # A fresh functional wrapper, so members with equal layer and model
@@ -572,27 +577,11 @@ def ngram_classifier(
     """
     from keras_transformer.layers import HashedNgrams
 
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int):
-        raise ValueError(
-            "`num_classes` must be an int. "
-            f"Received: num_classes={num_classes!r}"
-        )
-    if num_classes < 2:
-        raise ValueError(
-            "`num_classes` must be at least 2. "
-            f"Received: num_classes={num_classes}"
-        )
-    _check_positive_int("embedding_dim", embedding_dim)
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(
-            f"`dropout` must be in [0, 1). Received: dropout={dropout}"
-        )
+    _check_head(num_classes, dropout)
+    check_positive_int("embedding_dim", embedding_dim)
 
     # Inputs.
-    inputs = {
-        key: keras.Input(shape=(None,), dtype="int32", name=key)
-        for key in BACKBONE_INPUTS
-    }
+    inputs = _model_inputs()
 
     # Layers.
     ngrams = HashedNgrams(vocabulary_size, orders, buckets, name="ngrams")

@@ -18,6 +18,7 @@ from keras_transformer.layers import (
     TokenAndPositionEmbedding,
     TransformerDecoder,
 )
+from keras_transformer.layers._utils import check_positive_int
 
 EMBEDDING_LAYER = "embeddings"
 FINAL_NORM_LAYER = "final_norm"
@@ -29,13 +30,6 @@ _SAMPLER_DEFAULTS = {
     "top_p": {"p": 0.9},
     "beam": {"num_beams": 4},
 }
-
-
-def _check_positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(
-            f"`{name}` must be a positive integer. Received: {name}={value!r}"
-        )
 
 
 def gpt_lm(
@@ -105,7 +99,7 @@ def gpt_lm(
         "intermediate_dim",
         "max_sequence_length",
     ):
-        _check_positive_int(arg, locals()[arg])
+        check_positive_int(arg, locals()[arg])
     if hidden_dim % num_heads:
         raise ValueError(
             f"`num_heads` must divide `hidden_dim` ({hidden_dim}). "
@@ -339,7 +333,7 @@ class GPTGenerator:
             (clipped) prompt, L = P + max_new_tokens and `lengths` the
             clipped prompt lengths.
         """
-        _check_positive_int("max_new_tokens", max_new_tokens)
+        check_positive_int("max_new_tokens", max_new_tokens)
         if max_new_tokens >= self.max_sequence_length:
             raise ValueError(
                 "`max_new_tokens` must leave room for at least one prompt "

@@ -21,17 +21,11 @@ from keras_transformer.layers import (
     TransformerEncoder,
     empty_self_attention_cache,
 )
+from keras_transformer.layers._utils import check_positive_int
 
 PAD_ID = 0
 START_ID = 2
 END_ID = 3
-
-
-def _check_positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(
-            f"`{name}` must be a positive integer. Received: {name}={value!r}"
-        )
 
 
 def _padding_mask(token_ids):
@@ -116,7 +110,7 @@ def transformer_seq2seq(
         ("intermediate_dim", intermediate_dim),
         ("max_sequence_length", max_sequence_length),
     ):
-        _check_positive_int(arg_name, value)
+        check_positive_int(arg_name, value)
     if hidden_dim % num_heads:
         raise ValueError(
             f"`num_heads` must divide `hidden_dim` ({hidden_dim}). "
@@ -418,7 +412,7 @@ class Seq2SeqDecoder:
 
         `token_ids` holds `start_id` at position 0 and padding elsewhere.
         """
-        _check_positive_int("max_length", max_length)
+        check_positive_int("max_length", max_length)
         if max_length > self.max_sequence_length:
             raise ValueError(
                 "`max_length` must be at most the model's "

@@ -5,13 +5,17 @@ import keras
 from keras_transformer.schedules import TransformerSchedule
 
 
-def transformer_adam(d_model, warmup_steps=4000, scale=1.0, **kwargs):
+def transformer_adam(
+    d_model, warmup_steps=4000, scale=1.0, peak_learning_rate=None, **kwargs
+):
     """Adam with the paper's betas and epsilon and `TransformerSchedule`.
 
     Args:
         d_model: model size for the schedule.
         warmup_steps: warmup steps of the schedule.
         scale: multiplier of the schedule.
+        peak_learning_rate: if given, the scale is set so that the largest
+            rate (at `warmup_steps`) is this (`scale` is then ignored).
         **kwargs: more `keras.optimizers.Adam` arguments (e.g. `clipnorm`);
             they may also override `beta_1`, `beta_2` and `epsilon`.
 
@@ -29,7 +33,12 @@ def transformer_adam(d_model, warmup_steps=4000, scale=1.0, **kwargs):
     """
     options = {"beta_1": 0.9, "beta_2": 0.98, "epsilon": 1e-9}
     options.update(kwargs)
-    schedule = TransformerSchedule(d_model, warmup_steps, scale)
+    if peak_learning_rate is None:
+        schedule = TransformerSchedule(d_model, warmup_steps, scale)
+    else:
+        schedule = TransformerSchedule.with_peak(
+            d_model, warmup_steps, peak_learning_rate
+        )
     return keras.optimizers.Adam(learning_rate=schedule, **options)
 
 
@@ -127,8 +136,9 @@ def bert_adamw(
     >>> round(float(optimizer.learning_rate), 8)  # step 0 counts as 1
     5e-06
     """
-    scale = learning_rate * (hidden_dim * warmup_steps) ** 0.5
-    schedule = TransformerSchedule(hidden_dim, warmup_steps, scale)
+    schedule = TransformerSchedule.with_peak(
+        hidden_dim, warmup_steps, learning_rate
+    )
     options = {}
     optimizer_class = keras.optimizers.AdamW
     if rate_multipliers:

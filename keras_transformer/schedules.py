@@ -69,6 +69,18 @@ class TransformerSchedule(keras.optimizers.schedules.LearningRateSchedule):
         """The largest rate, reached at `step == warmup_steps`."""
         return self.scale * (self.d_model * self.warmup_steps) ** -0.5
 
+    @classmethod
+    def with_peak(cls, d_model, warmup_steps, peak_learning_rate):
+        """The schedule whose largest rate is `peak_learning_rate`.
+
+        Example:
+        >>> schedule = TransformerSchedule.with_peak(256, 100, 5e-4)
+        >>> round(schedule.peak_learning_rate(), 10)
+        0.0005
+        """
+        scale = peak_learning_rate * (d_model * warmup_steps) ** 0.5
+        return cls(d_model, warmup_steps, scale)
+
     def get_config(self):
         return {
             "d_model": self.d_model,

@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from keras_transformer.layers._utils import check_positive_int
+
 # Rolling hash h = (h mod _MODULUS) * _MULTIPLIER + id stays below 2**31
 # for ids below _MAX_ID, so int32 suffices on every backend.
 _MULTIPLIER = 40503
@@ -47,19 +49,8 @@ class HashedNgrams(keras.layers.Layer):
 
     def __init__(self, vocabulary_size, orders=(1, 2), buckets=2**18, **kwargs):
         super().__init__(**kwargs)
-        for name, value in (
-            ("vocabulary_size", vocabulary_size),
-            ("buckets", buckets),
-        ):
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, int)
-                or value < 1
-            ):
-                raise ValueError(
-                    f"`{name}` must be a positive int. "
-                    f"Received: {name}={value!r}"
-                )
+        check_positive_int("vocabulary_size", vocabulary_size)
+        check_positive_int("buckets", buckets)
         if vocabulary_size > _MAX_ID:
             raise ValueError(
                 f"`vocabulary_size` must be at most {_MAX_ID} (int32 "

@@ -688,6 +688,7 @@ def train_classifier(
 
     # Tokenizer and model.
     keras.utils.set_random_seed(seed)
+    backbone, preset_name = None, None
     if pretrained_metadata is not None:
         tokenizer = SubwordTokenizer.load(
             os.path.join(pretrained, training.TOKENIZER_FILE)
@@ -699,13 +700,8 @@ def train_classifier(
             sequence_length = backbone["max_sequence_length"]
     else:
         tokenizer = _tokenizer_for(output, texts, vocabulary_size, seed)
-        backbone = _backbone_kwargs(
-            preset, tokenizer.vocabulary_size, sequence_length
-        )
-        preset_name = preset if isinstance(preset, str) else None
-    if encoder_dropout is not None:
-        backbone["dropout"] = encoder_dropout
     ngram = None
+    fine_tuning = False
     if architecture == "ngram":
         ngram = dict(NGRAM_OPTIONS, orders=list(NGRAM_OPTIONS["orders"]))
         model = ngram_classifier(
@@ -715,10 +711,15 @@ def train_classifier(
             **ngram,
         )
         backbone, preset_name, pooling = None, None, None
-        fine_tuning = False
-        default_rate, default_warmup = NGRAM_LEARNING_RATE, NGRAM_WARMUP_STEPS
-        schedule_dim = ngram["embedding_dim"]
+        defaults = (NGRAM_LEARNING_RATE, NGRAM_WARMUP_STEPS)
     else:
+        if backbone is None:
+            backbone = _backbone_kwargs(
+                preset, tokenizer.vocabulary_size, sequence_length
+            )
+            preset_name = preset if isinstance(preset, str) else None
+        if encoder_dropout is not None:
+            backbone["dropout"] = encoder_dropout
         model = bert_classifier(
             backbone, len(class_names), dropout=dropout, pooling=pooling
         )
@@ -729,37 +730,35 @@ def train_classifier(
             copied = load_backbone_weights(model, source)
             logger.info("Loaded pretrained weights of %d layers", len(copied))
             del source
-        fine_tuning = pretrained_metadata is not None
-        default_rate, default_warmup = (
+            fine_tuning = True
+        defaults = (
             (FINETUNE_LEARNING_RATE, FINETUNE_WARMUP_STEPS)
             if fine_tuning
             else (SCRATCH_LEARNING_RATE, SCRATCH_WARMUP_STEPS)
         )
-        schedule_dim = backbone["hidden_dim"]
     if learning_rate is None:
-        learning_rate = default_rate
+        learning_rate = defaults[0]
     if warmup_steps is None:
-        warmup_steps = default_warmup
-    rate_multipliers = None
-    if layer_decay is not None and layer_decay < 1.0:
-        rate_multipliers = layer_rate_multipliers(model, layer_decay)
+        warmup_steps = defaults[1]
     if architecture == "ngram":
         # Adam without weight decay or clipping: both would touch the whole
         # (large, sparsely used) n-gram table at every step.
         optimizer = transformer_adam(
-            schedule_dim,
+            ngram["embedding_dim"],
             warmup_steps,
-            scale=learning_rate * (schedule_dim * warmup_steps) ** 0.5,
+            peak_learning_rate=learning_rate,
             use_ema=ema_momentum is not None,
             ema_momentum=ema_momentum or 0.99,
         )
     else:
         optimizer = bert_adamw(
-            schedule_dim,
+            backbone["hidden_dim"],
             learning_rate,
             warmup_steps,
             ema_momentum,
-            rate_multipliers,
+            None
+            if layer_decay is None
+            else layer_rate_multipliers(model, layer_decay),
         )
     model.compile(
         optimizer=optimizer,
@@ -1446,25 +1445,24 @@ def average_classifiers(model_dirs, output, overwrite=False, mode="weights"):
     def interface(meta):
         return meta["class_names"], meta["sequence_length"]
 
-    same = architecture if mode == "weights" else interface
+    same, what, why = {
+        "weights": (
+            architecture,
+            "architecture, class list, pooling or sequence length",
+            "only classifiers fine-tuned from the same encoder can be "
+            "averaged (mode 'probabilities' takes different architectures).",
+        ),
+        "probabilities": (
+            interface,
+            "class list or sequence length",
+            "ensemble members must classify the same classes from the same "
+            "inputs.",
+        ),
+    }[mode]
     for d, meta, tokenizer in zip(model_dirs[1:], metadata[1:], tokenizers[1:]):
         if same(meta) != same(metadata[0]):
             raise ValueError(
-                f"{d} has another "
-                + (
-                    "architecture, class list, pooling or sequence length"
-                    if mode == "weights"
-                    else "class list or sequence length"
-                )
-                + f" than {model_dirs[0]}; "
-                + (
-                    "only classifiers fine-tuned from the same encoder can "
-                    "be averaged (mode 'probabilities' takes different "
-                    "architectures)."
-                    if mode == "weights"
-                    else "ensemble members must classify the same classes "
-                    "from the same inputs."
-                )
+                f"{d} has another {what} than {model_dirs[0]}; {why}"
             )
         if tokenizer != tokenizers[0]:
             raise ValueError(
@@ -1491,13 +1489,12 @@ def average_classifiers(model_dirs, output, overwrite=False, mode="weights"):
         model.set_weights(average)
     else:
         model = bert_ensemble(models)
+        member_keys = ("architecture", "preset", "backbone", "ngram", "pooling")
         merged["ensemble_of"] = [
-            {
-                key: meta.get(key)
-                for key in ("architecture", "backbone", "ngram", "pooling")
-            }
-            for meta in metadata
+            {key: meta.get(key) for key in member_keys} for meta in metadata
         ]
+        # The members' architectures are listed there, not at the top.
+        merged.update(dict.fromkeys(member_keys), architecture="ensemble")
     with training.atomic_directory(output, overwrite=overwrite) as tmp:
         with open(os.path.join(tmp, training.TOKENIZER_FILE), "wb") as f:
             f.write(tokenizers[0])
