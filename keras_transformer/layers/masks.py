@@ -20,6 +20,8 @@ Priority when several masks are available for one attention call:
 
 from keras import ops
 
+from keras_transformer import _keras_private
+
 
 def causal_mask(query_length, key_length=None, start_index=0):
     """Returns a lower-triangular mask allowing each query to see its past.
@@ -57,7 +59,7 @@ def causal_mask(query_length, key_length=None, start_index=0):
 
 def get_implicit_mask(x):
     """Returns the Keras mask attached to a tensor, or None."""
-    return getattr(x, "_keras_mask", None)
+    return _keras_private.implicit_mask(x)
 
 
 def merge_masks(

@@ -1,0 +1,500 @@
+"""The model directory: file names, one metadata schema, atomic writes.
+
+Every application (translation, GPT, classifier, masked-LM pretraining)
+writes the same layout:
+
+    DIR/model.keras       the trained Keras model (best by validation)
+    DIR/tokenizer.model   the SentencePiece model of its text
+    DIR/metadata.json     the metadata below; written last, so its presence
+                          marks a complete directory
+    DIR/README.md         the model card (what, how trained, figures, use)
+    DIR/run.json          the settings of the run, written when it starts;
+                          a resumed run must ask for the same ones
+    DIR/logs/             TensorBoard logs
+    DIR/backup/           resume state while a run is unfinished
+
+Metadata keys, the same for every application (`METADATA_KEYS`):
+
+- `task`: "translation", "gpt", "classifier" or "bert-pretrain".
+- `application`: the function in `keras_transformer.applications` that
+  builds the model, e.g. "translation.transformer_seq2seq".
+- `config`: that function's keyword arguments.
+- `settings`: the training settings of the run (preset, batch size,
+  warmup, seed, ...): the values `run.json` holds.
+- `tokenizer`: {"file", "vocabulary_size", "type"}.
+- `data`: where the data came from and how much of it there was.
+- `inference`: what the inference objects need besides the model and the
+  tokenizer (class names, maximum lengths).
+- `train_seconds`, `steps`: time spent in training steps, optimizer steps.
+- `metrics`: final figures (validation and, where measured, test).
+- `parent`: the directory or preset this one was fine-tuned or averaged
+  from, or None.
+- `keras_transformer_version`, `git_commit` (None outside a checkout).
+
+Everything is written through a temporary file and a rename (or a
+temporary directory and a rename), so a killed job never leaves a
+half-written file where a good one was.
+"""
+
+import contextlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+
+METADATA_FILE = "metadata.json"
+MODEL_FILE = "model.keras"
+TOKENIZER_FILE = "tokenizer.model"
+CARD_FILE = "README.md"
+RUN_FILE = "run.json"
+LOGS_DIR = "logs"
+BACKUP_DIR = "backup"
+
+TASKS = {
+    "translation": "translation.transformer_seq2seq",
+    "gpt": "gpt.gpt_lm",
+    "classifier": "bert.bert_classifier",
+    "bert-pretrain": "bert.bert_masked_lm",
+}
+METADATA_KEYS = (
+    "task",
+    "application",
+    "config",
+    "settings",
+    "tokenizer",
+    "data",
+    "inference",
+    "train_seconds",
+    "steps",
+    "metrics",
+    "parent",
+    "keras_transformer_version",
+    "git_commit",
+)
+
+
+class ModelDirectoryError(ValueError):
+    """A model directory is missing, incomplete or of another application."""
+
+
+class ResumeMismatchError(ValueError):
+    """A resumed run asks for other settings than the ones recorded."""
+
+
+# ---------------------------------------------------------------------------
+# Atomic writes.
+
+
+def atomic_write_bytes(path, data):
+    """Writes bytes to `path` through a temporary file and a rename."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
+    try:
+        with os.fdopen(handle, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def write_json_atomic(path, obj):
+    """Writes `obj` as indented JSON to `path`, atomically."""
+    atomic_write_bytes(path, (json.dumps(obj, indent=2) + "\n").encode())
+
+
+def atomic_save_model(model, path):
+    """Saves a Keras model to `path` through a temporary file and a rename."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(
+        prefix=".tmp-", suffix=".keras", dir=directory
+    )
+    os.close(handle)
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+@contextlib.contextmanager
+def atomic_directory(final_dir, overwrite=False):
+    """Yields a temporary directory that replaces `final_dir` on success.
+
+    On an exception the temporary directory is removed and `final_dir` is
+    left as it was.
+
+    Args:
+        final_dir: str, the directory to create.
+        overwrite: bool, default False. Replace an existing `final_dir`;
+            otherwise an existing one is an error, also when another
+            process creates it while this one writes.
+    """
+    final_dir = os.path.abspath(final_dir)
+    if os.path.exists(final_dir) and not overwrite:
+        raise FileExistsError(
+            f"{final_dir} already exists; choose another path or pass "
+            "overwrite=True (`--overwrite` on the command line)."
+        )
+    parent = os.path.dirname(final_dir)
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(
+        prefix=f".tmp-{os.path.basename(final_dir)}-", dir=parent
+    )
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if os.path.exists(final_dir) and not overwrite:
+        # Created by someone else while we wrote: keep theirs.
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise FileExistsError(
+            f"{final_dir} was created while this copy was being written; "
+            "it is left as it is."
+        )
+    old = None
+    if os.path.exists(final_dir):
+        old = tempfile.mkdtemp(prefix=".old-", dir=parent)
+        os.rmdir(old)
+        os.replace(final_dir, old)
+    os.replace(tmp, final_dir)
+    if old:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------
+# Metadata.
+
+
+def git_commit():
+    """The commit of the checkout this package runs from, or None."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    try:
+        out = subprocess.run(
+            ["git", "-C", here, "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    commit = out.stdout.strip()
+    return commit if out.returncode == 0 and len(commit) == 40 else None
+
+
+def make_metadata(
+    task,
+    *,
+    config,
+    settings,
+    tokenizer,
+    data,
+    inference,
+    train_seconds,
+    steps,
+    metrics,
+    parent=None,
+):
+    """The metadata dict of a model directory, every key present.
+
+    Args:
+        task: str, one of `TASKS`.
+        config: dict, the keyword arguments of the application function.
+        settings: dict, the training settings of the run.
+        tokenizer: dict, at least `vocabulary_size`.
+        data: dict, where the data came from and how much there was.
+        inference: dict, what the inference objects need (class names,
+            maximum lengths).
+        train_seconds: float or None, time spent in training steps.
+        steps: int, optimizer steps taken.
+        metrics: dict of final figures.
+        parent: str or None, the directory or preset this one started from.
+
+    Returns:
+        A dict with exactly the keys of `METADATA_KEYS`.
+    """
+    from keras_transformer import __version__
+
+    if task not in TASKS:
+        raise ValueError(
+            f"`task` must be one of {sorted(TASKS)}. Received: task={task!r}"
+        )
+    return {
+        "task": task,
+        "application": TASKS[task],
+        "config": dict(config or {}),
+        "settings": dict(settings or {}),
+        "tokenizer": {"file": TOKENIZER_FILE, "type": "sentencepiece"}
+        | dict(tokenizer or {}),
+        "data": dict(data or {}),
+        "inference": dict(inference or {}),
+        "train_seconds": (
+            None if train_seconds is None else round(float(train_seconds), 1)
+        ),
+        "steps": int(steps or 0),
+        "metrics": dict(metrics or {}),
+        "parent": parent,
+        "keras_transformer_version": __version__,
+        "git_commit": git_commit(),
+    }
+
+
+def write_metadata(model_dir, metadata):
+    """Writes `metadata.json` and the model card `README.md`.
+
+    The card first, the metadata last: its presence marks a complete
+    directory.
+
+    Args:
+        model_dir: str, the model directory.
+        metadata: dict from `make_metadata`.
+    """
+    missing = [k for k in METADATA_KEYS if k not in metadata]
+    extra = [k for k in metadata if k not in METADATA_KEYS]
+    if missing or extra:
+        raise ValueError(
+            "`metadata` must have exactly the keys of METADATA_KEYS. "
+            f"Received: missing={missing}, extra={extra}"
+        )
+    from keras_transformer.model_card import model_card
+
+    atomic_write_bytes(
+        os.path.join(model_dir, CARD_FILE),
+        model_card(metadata, model_dir).encode("utf-8"),
+    )
+    write_json_atomic(os.path.join(model_dir, METADATA_FILE), metadata)
+
+
+def read_metadata(model_dir, expected_tasks=None):
+    """Reads a model directory's metadata with clear errors.
+
+    Args:
+        model_dir: str, the directory written by a `train` command.
+        expected_tasks: None (default), a task name or a tuple of names;
+            another task is an error.
+
+    Returns:
+        The metadata dict.
+
+    Raises:
+        ModelDirectoryError: missing, unfinished, invalid JSON, another
+            task.
+    """
+    model_dir = os.fspath(model_dir)
+    if not os.path.isdir(model_dir):
+        raise ModelDirectoryError(
+            f"Model directory not found: {model_dir}. Expected a directory "
+            "written by `keras-transformer train`."
+        )
+    path = os.path.join(model_dir, METADATA_FILE)
+    if not os.path.exists(path):
+        raise ModelDirectoryError(
+            f"{model_dir} is not a keras_transformer model directory "
+            f"(no {METADATA_FILE}); was training interrupted before it "
+            "finished? Run the same `train` command again to resume."
+        )
+    with open(path, encoding="utf-8") as f:
+        try:
+            metadata = json.load(f)
+        except json.JSONDecodeError as error:
+            raise ModelDirectoryError(
+                f"{path} is not valid JSON: {error}"
+            ) from None
+    if isinstance(expected_tasks, str):
+        expected_tasks = (expected_tasks,)
+    task = metadata.get("task")
+    if expected_tasks and task not in expected_tasks:
+        raise ModelDirectoryError(
+            f"{model_dir} holds a {task!r} model, but this needs one of "
+            f"{', '.join(map(repr, expected_tasks))}."
+        )
+    missing = [k for k in METADATA_KEYS if k not in metadata]
+    if missing:
+        raise ModelDirectoryError(
+            f"{path} lacks the keys {missing}: it was written by an older "
+            "keras_transformer; train it again with this version."
+        )
+    return metadata
+
+
+def check_files(model_dir, names=(MODEL_FILE, TOKENIZER_FILE)):
+    """Raises `ModelDirectoryError` naming the first missing file."""
+    for name in names:
+        if not os.path.exists(os.path.join(model_dir, name)):
+            raise ModelDirectoryError(
+                f"{model_dir} has no {name}; was training interrupted?"
+            )
+
+
+def load_model(model_dir):
+    """The directory's Keras model (uncompiled)."""
+    import keras
+
+    import keras_transformer.layers  # noqa: F401  (registers the layers)
+
+    check_files(model_dir, (MODEL_FILE,))
+    return keras.saving.load_model(
+        os.path.join(model_dir, MODEL_FILE), compile=False
+    )
+
+
+def load_tokenizer(model_dir):
+    """The directory's `SubwordTokenizer`."""
+    from keras_transformer.tokenizers import SubwordTokenizer
+
+    check_files(model_dir, (TOKENIZER_FILE,))
+    return SubwordTokenizer.load(os.path.join(model_dir, TOKENIZER_FILE))
+
+
+def open_model_dir(model_dir, expected_tasks=None):
+    """Reads metadata, model and tokenizer of a model directory.
+
+    Args:
+        model_dir: str, the directory.
+        expected_tasks: None or the task name(s) accepted.
+
+    Returns:
+        `(metadata, model, tokenizer)`.
+    """
+    metadata = read_metadata(model_dir, expected_tasks)
+    check_files(model_dir)
+    return metadata, load_model(model_dir), load_tokenizer(model_dir)
+
+
+# ---------------------------------------------------------------------------
+# Resuming.
+
+
+def flag_name(name):
+    """`batch_size` -> `--batch-size`, as the command line spells it."""
+    return "--" + name.replace("_", "-")
+
+
+def check_resume(model_dir, settings, force=False):
+    """Records the run's settings, or checks them against a resumed run's.
+
+    The first run of a directory writes `run.json`. A later run of the same
+    directory (resuming, or training further) must ask for the same
+    settings; each difference is named. `force=True` accepts the new
+    settings and records them.
+
+    Args:
+        model_dir: str, the model directory.
+        settings: dict of JSON-serializable training settings.
+        force: bool, default False. Accept differing settings.
+
+    Returns:
+        The settings recorded before, or None on a first run.
+
+    Raises:
+        ResumeMismatchError: the settings differ and `force` is False.
+    """
+    path = os.path.join(model_dir, RUN_FILE)
+    settings = json.loads(json.dumps(settings))  # tuples -> lists
+    previous = None
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
+            previous = json.load(f).get("settings", {})
+        names = sorted(set(previous) | set(settings))
+        differences = [
+            f"{flag_name(n)} was {previous.get(n)!r}, now {settings.get(n)!r}"
+            for n in names
+            if previous.get(n) != settings.get(n)
+        ]
+        if differences and not force:
+            raise ResumeMismatchError(
+                f"{model_dir} was trained with other settings: "
+                + "; ".join(differences)
+                + ". Use another output directory, repeat the recorded "
+                "settings, or pass force=True (`--force`) to continue with "
+                "the new ones."
+            )
+    os.makedirs(model_dir, exist_ok=True)
+    write_json_atomic(path, {"settings": settings})
+    return previous
+
+
+# ---------------------------------------------------------------------------
+# float16 weight files.
+
+
+def save_float16_weights(model, prefix, max_file_bytes=None):
+    """Writes a model's weights in float16, keyed by variable path.
+
+    Half the bytes of the float32 weights, for shipping a pretrained model
+    or moving weights off a machine with a file-size limit. The rounding
+    (relative error at most 2**-11) is far below what fine-tuning changes.
+    Files are written atomically.
+
+    Args:
+        model: a built Keras model.
+        prefix: str, path without extension; writes `prefix.npz`, or with
+            `max_file_bytes` `prefix-0.npz`, `prefix-1.npz`, ...
+        max_file_bytes: None (default) or int: split into files of at most
+            about this size.
+
+    Returns:
+        The list of files written.
+    """
+    import keras
+    import numpy as np
+
+    parts, part, size = [], {}, 0
+    for variable in model.weights:
+        value = np.asarray(keras.ops.convert_to_numpy(variable), np.float16)
+        if part and max_file_bytes and size + value.nbytes > max_file_bytes:
+            parts.append(part)
+            part, size = {}, 0
+        part[variable.path] = value
+        size += value.nbytes
+    parts.append(part)
+    files = []
+    for i, arrays in enumerate(parts):
+        path = f"{prefix}-{i}.npz" if max_file_bytes else f"{prefix}.npz"
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
+        atomic_write_bytes(path, buffer.getvalue())
+        files.append(path)
+    return files
+
+
+def load_float16_weights(model, files):
+    """Loads weights written by `save_float16_weights` into `model`.
+
+    Args:
+        model: a model built with the same layers (variable paths).
+        files: the files `save_float16_weights` returned, in any order.
+
+    Raises:
+        ValueError: a variable of the model is missing from the files or
+            has another shape there.
+    """
+    import numpy as np
+
+    values = {}
+    for path in files:
+        with np.load(path) as arrays:
+            values.update({k: arrays[k] for k in arrays.files})
+    missing = [v.path for v in model.weights if v.path not in values]
+    if missing:
+        raise ValueError(
+            f"{len(missing)} weights of model {model.name!r} are not in "
+            f"{list(files)} (first: {missing[0]!r}); were they written from "
+            "a model with the same architecture?"
+        )
+    for variable in model.weights:
+        value = values[variable.path]
+        if tuple(value.shape) != tuple(variable.shape):
+            raise ValueError(
+                f"Weight {variable.path!r} has shape {tuple(value.shape)} "
+                f"in {list(files)} but {tuple(variable.shape)} in model "
+                f"{model.name!r}."
+            )
+        variable.assign(value.astype(variable.dtype))
