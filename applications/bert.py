@@ -13,50 +13,28 @@ variable after a `.keras` save and reload.
 
 import keras
 from keras import ops
+from keras_transformer.applications._bert_common import (
+    BACKBONE_INPUTS,
+    BLOCK_PREFIX,
+    EMBEDDING_LAYER,
+    EMBEDDING_LAYERS,
+    check_dropout,
+    check_head,
+    initializer,
+)
+from keras_transformer.applications._bert_fine_tuning import (
+    bert_ensemble,
+    check_layer_decay,
+    layer_rate_multipliers,
+    load_backbone_weights,
+)
+from keras_transformer.applications._ngram import ngram_classifier
 
 from keras_transformer.layers import (
     TokenAndPositionEmbedding,
     TransformerEncoder,
 )
 from keras_transformer.layers._utils import check_positive_int
-
-BACKBONE_INPUTS = ("token_ids", "padding_mask", "segment_ids")
-EMBEDDING_LAYER = "token_and_position_embedding"
-
-
-def _check_dropout(dropout):
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(
-            f"`dropout` must be in [0, 1). Received: dropout={dropout}"
-        )
-
-
-def _check_head(num_classes, dropout):
-    """Checks a classification head's `num_classes` (int >= 2), `dropout`."""
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int):
-        raise ValueError(
-            "`num_classes` must be an int. "
-            f"Received: num_classes={num_classes!r}"
-        )
-    if num_classes < 2:
-        raise ValueError(
-            "`num_classes` must be at least 2. "
-            f"Received: num_classes={num_classes}"
-        )
-    _check_dropout(dropout)
-
-
-def _model_inputs():
-    """A fresh dict of the backbone's int32 inputs [B, T], by name."""
-    return {
-        key: keras.Input(shape=(None,), dtype="int32", name=key)
-        for key in BACKBONE_INPUTS
-    }
-
-
-def _initializer():
-    # BERT initializes every weight matrix from N(0, 0.02), truncated.
-    return keras.initializers.TruncatedNormal(stddev=0.02)
 
 
 def bert_backbone(
@@ -79,16 +57,20 @@ def bert_backbone(
     hidden state of the first ([CLS]) token.
 
     Args:
-        vocabulary_size: number of token ids V (id 0 is padding).
-        num_layers: number of encoder blocks.
-        hidden_dim: model size D.
-        num_heads: attention heads; must divide `hidden_dim`.
-        intermediate_dim: feed-forward hidden size.
-        max_sequence_length: the longest input supported (positions).
-        num_segments: number of segment (sentence A/B) ids.
-        dropout: dropout rate of the embeddings and the blocks.
-        layer_norm_epsilon: epsilon of the layer normalizations.
-        name: the model name.
+        vocabulary_size: int, the number of token ids V (id 0 is padding).
+        num_layers: int, the number of encoder blocks.
+        hidden_dim: int, the model size D.
+        num_heads: int, attention heads; must divide `hidden_dim`.
+        intermediate_dim: int, the feed-forward hidden size.
+        max_sequence_length: int, default 512. The longest input supported
+            (positions).
+        num_segments: int, default 2. The number of segment (sentence A/B)
+            ids.
+        dropout: float, default 0.1. Dropout rate of the embeddings and the
+            blocks.
+        layer_norm_epsilon: float, default 1e-12. Epsilon of the layer
+            normalizations.
+        name: str, default `"bert_backbone"`. The model name.
 
     Returns:
         A functional `keras.Model` with dict inputs `token_ids` int [B, T],
@@ -98,15 +80,16 @@ def bert_backbone(
 
     Example:
     >>> import numpy as np
-    >>> from keras_transformer.applications.bert import bert_backbone
-    >>> backbone = bert_backbone(vocabulary_size=50, num_layers=2,
+    >>> import keras_transformer
+    >>> bert = keras_transformer.applications.bert
+    >>> backbone = bert.bert_backbone(vocabulary_size=50, num_layers=2,
     ...     hidden_dim=16, num_heads=2, intermediate_dim=32,
     ...     max_sequence_length=8)
     >>> ids = np.array([[2, 9, 7, 3, 0]])
     >>> outputs = backbone({"token_ids": ids, "padding_mask": ids != 0,
     ...                     "segment_ids": np.zeros_like(ids)})
-    >>> outputs["sequence_output"].shape, outputs["pooled_output"].shape
-    ((1, 5, 16), (1, 16))
+    >>> [tuple(outputs[key].shape) for key in sorted(outputs)]
+    [(1, 16), (1, 5, 16)]
 
     References:
         Devlin et al., "BERT: Pre-training of Deep Bidirectional
@@ -127,7 +110,7 @@ def bert_backbone(
             f"`num_heads` must divide `hidden_dim` ({hidden_dim}). "
             f"Received: num_heads={num_heads}"
         )
-    _check_dropout(dropout)
+    check_dropout(dropout)
 
     # Inputs.
     token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
@@ -145,14 +128,14 @@ def bert_backbone(
         hidden_dim,
         position="learned",
         mask_zero=False,
-        embeddings_initializer=_initializer(),
-        position_initializer=_initializer(),
+        embeddings_initializer=initializer(),
+        position_initializer=initializer(),
         name=EMBEDDING_LAYER,
     )
     segment_embedding = keras.layers.Embedding(
         num_segments,
         hidden_dim,
-        embeddings_initializer=_initializer(),
+        embeddings_initializer=initializer(),
         name="segment_embedding",
     )
     x = embedding(token_ids)  # [B, T, D]
@@ -172,14 +155,14 @@ def bert_backbone(
             activation="gelu",
             layer_norm_epsilon=layer_norm_epsilon,
             normalize_first=False,
-            kernel_initializer=_initializer(),
-            name=f"transformer_layer_{i}",
+            kernel_initializer=initializer(),
+            name=f"{BLOCK_PREFIX}{i}",
         )(x, padding_mask=mask)
     first_token = x[:, 0, :]  # [B, T, D] -> [B, D]
     pooled = keras.layers.Dense(
         hidden_dim,
         activation="tanh",
-        kernel_initializer=_initializer(),
+        kernel_initializer=initializer(),
         name="pooled_dense",
     )(first_token)
 
@@ -224,11 +207,13 @@ def bert_masked_lm(backbone_or_kwargs, layer_norm_epsilon=1e-12, name=None):
     token embedding matrix itself (tied weights, no separate output matrix).
 
     Args:
-        backbone_or_kwargs: a model made by `bert_backbone` (its layers are
-            shared, not copied) or a dict of `bert_backbone` keyword
-            arguments (e.g. a preset).
-        layer_norm_epsilon: epsilon of the head's layer normalization.
-        name: the model name (default "bert_masked_lm").
+        backbone_or_kwargs: `keras.Model` or dict. A model made by
+            `bert_backbone` (its layers are shared, not copied) or a dict of
+            `bert_backbone` keyword arguments (e.g. a preset).
+        layer_norm_epsilon: float, default 1e-12. Epsilon of the head's
+            layer normalization.
+        name: str or None, default None (then `"bert_masked_lm"`). The
+            model name.
 
     Returns:
         A functional `keras.Model` with the backbone's dict inputs plus
@@ -237,14 +222,16 @@ def bert_masked_lm(backbone_or_kwargs, layer_norm_epsilon=1e-12, name=None):
 
     Example:
     >>> import numpy as np
-    >>> from keras_transformer.applications.bert import bert_masked_lm
-    >>> model = bert_masked_lm(dict(vocabulary_size=50, num_layers=2,
+    >>> import keras_transformer
+    >>> bert = keras_transformer.applications.bert
+    >>> model = bert.bert_masked_lm(dict(vocabulary_size=50, num_layers=2,
     ...     hidden_dim=16, num_heads=2, intermediate_dim=32,
     ...     max_sequence_length=8))
     >>> ids = np.array([[2, 9, 4, 3, 0]])
-    >>> model({"token_ids": ids, "padding_mask": ids != 0,
-    ...        "segment_ids": np.zeros_like(ids),
-    ...        "mask_positions": np.array([[2]])}).shape
+    >>> logits = model({"token_ids": ids, "padding_mask": ids != 0,
+    ...                 "segment_ids": np.zeros_like(ids),
+    ...                 "mask_positions": np.array([[2]])})
+    >>> tuple(logits.shape)
     (1, 1, 50)
 
     References:
@@ -270,7 +257,7 @@ def bert_masked_lm(backbone_or_kwargs, layer_norm_epsilon=1e-12, name=None):
     x = keras.layers.Dense(
         hidden_dim,
         activation="gelu",
-        kernel_initializer=_initializer(),
+        kernel_initializer=initializer(),
         name="mlm_dense",
     )(x)
     x = keras.layers.LayerNormalization(
@@ -292,7 +279,23 @@ POOLING_MODES = ("first", "mean")
 
 
 def check_pooling(pooling):
-    """Raises a clear error unless `pooling` is one of `POOLING_MODES`."""
+    """Raises a clear error unless `pooling` is one of `POOLING_MODES`.
+
+    Args:
+        pooling: the value to check.
+
+    Returns:
+        None; raises `ValueError` naming `pooling` otherwise.
+
+    Example:
+    >>> import keras_transformer
+    >>> keras_transformer.applications.bert.check_pooling("mean")
+    >>> try:
+    ...     keras_transformer.applications.bert.check_pooling("max")
+    ... except ValueError as error:
+    ...     print(error)
+    `pooling` must be one of ('first', 'mean'). Received: pooling='max'
+    """
     if pooling not in POOLING_MODES:
         raise ValueError(
             f"`pooling` must be one of {POOLING_MODES}. "
@@ -306,16 +309,19 @@ def bert_classifier(
     """A sequence classifier on the BERT pooled output.
 
     Args:
-        backbone_or_kwargs: a model made by `bert_backbone` (its layers are
-            shared) or a dict of `bert_backbone` keyword arguments.
-        num_classes: number of classes C (at least 2).
-        dropout: dropout rate applied to the pooled output.
-        pooling: `"first"` (BERT: the backbone's `tanh` pooler on the
-            [CLS] position) or `"mean"` (the mean of the final hidden
-            states over the real tokens, padding excluded; learns faster
-            from scratch on small data, where the [CLS] position must
-            first learn to gather the sequence).
-        name: the model name (default "bert_classifier").
+        backbone_or_kwargs: `keras.Model` or dict. A model made by
+            `bert_backbone` (its layers are shared) or a dict of
+            `bert_backbone` keyword arguments.
+        num_classes: int, the number of classes C (at least 2).
+        dropout: float, default 0.1. Dropout rate applied to the pooled
+            output.
+        pooling: str, default `"first"`. `"first"` (BERT: the backbone's
+            `tanh` pooler on the [CLS] position) or `"mean"` (the mean of
+            the final hidden states over the real tokens, padding excluded;
+            learns faster from scratch on small data, where the [CLS]
+            position must first learn to gather the sequence).
+        name: str or None, default None (then `"bert_classifier"`). The
+            model name.
 
     Returns:
         A functional `keras.Model` with the backbone's dict inputs returning
@@ -323,16 +329,18 @@ def bert_classifier(
 
     Example:
     >>> import numpy as np
-    >>> from keras_transformer.applications.bert import bert_classifier
-    >>> model = bert_classifier(dict(vocabulary_size=50, num_layers=2,
+    >>> import keras_transformer
+    >>> bert = keras_transformer.applications.bert
+    >>> model = bert.bert_classifier(dict(vocabulary_size=50, num_layers=2,
     ...     hidden_dim=16, num_heads=2, intermediate_dim=32,
-    ...     max_sequence_length=8), num_classes=3)
+    ...     max_sequence_length=8), num_classes=3, pooling="mean")
     >>> ids = np.array([[2, 9, 7, 3]])
-    >>> model({"token_ids": ids, "padding_mask": ids != 0,
-    ...        "segment_ids": np.zeros_like(ids)}).shape
+    >>> logits = model({"token_ids": ids, "padding_mask": ids != 0,
+    ...                 "segment_ids": np.zeros_like(ids)})
+    >>> tuple(logits.shape)
     (1, 3)
     """
-    _check_head(num_classes, dropout)
+    check_head(num_classes, dropout)
     check_pooling(pooling)
     backbone = _as_backbone(backbone_or_kwargs)
 
@@ -354,7 +362,7 @@ def bert_classifier(
     x = keras.layers.Dropout(dropout, name="classifier_dropout")(pooled)
     logits = keras.layers.Dense(
         num_classes,
-        kernel_initializer=_initializer(),
+        kernel_initializer=initializer(),
         dtype="float32",
         name="logits",
     )(x)
@@ -365,244 +373,18 @@ def bert_classifier(
     )
 
 
-def load_backbone_weights(target, source):
-    """Copies encoder weights from one BERT model into another, by name.
-
-    Every layer of `target` that also exists in `source` with the same name
-    and weight shapes receives `source`'s values: the embeddings and the
-    encoder blocks of a pretrained `bert_masked_lm` go into a new
-    `bert_classifier`, for instance. Layers only one side has (the MLM
-    head, the pooler or the classification layer) are left as they are.
-
-    Args:
-        target: the model to update (made by a function of this module).
-        source: the model to copy from.
-
-    Returns:
-        The sorted list of the layer names copied.
-
-    Example:
-    >>> from keras_transformer.applications import bert
-    >>> kwargs = dict(vocabulary_size=50, num_layers=2, hidden_dim=16,
-    ...               num_heads=2, intermediate_dim=32)
-    >>> pretrained = bert.bert_masked_lm(kwargs)
-    >>> classifier = bert.bert_classifier(kwargs, num_classes=3)
-    >>> "transformer_layer_0" in bert.load_backbone_weights(
-    ...     classifier, pretrained)
-    True
-    """
-    source_layers = {layer.name: layer for layer in source.layers}
-    copied = []
-    for layer in target.layers:
-        other = source_layers.get(layer.name)
-        if other is None or not layer.weights:
-            continue
-        values = other.get_weights()
-        shapes = [tuple(w.shape) for w in layer.weights]
-        if [tuple(v.shape) for v in values] != shapes:
-            raise ValueError(
-                f"Layer {layer.name!r} has weights of shapes {shapes} but "
-                "the source model's have "
-                f"{[tuple(v.shape) for v in values]}; build both models "
-                "with the same backbone arguments. "
-                f"Received: source={source.name!r}"
-            )
-        layer.set_weights(values)
-        copied.append(layer.name)
-    if EMBEDDING_LAYER not in copied:
-        raise ValueError(
-            "The source model holds no BERT encoder weights (no "
-            f"{EMBEDDING_LAYER!r} layer). Received: source={source.name!r}"
-        )
-    return sorted(copied)
-
-
-EMBEDDING_LAYERS = (EMBEDDING_LAYER, "segment_embedding", "embeddings_norm")
-_BLOCK_PREFIX = "transformer_layer_"
-
-
-def check_layer_decay(decay, name="layer_decay"):
-    """Raises a clear error unless `decay` is a number in (0, 1]."""
-    if isinstance(decay, bool) or not (
-        isinstance(decay, (int, float)) and 0.0 < decay <= 1.0
-    ):
-        raise ValueError(
-            f"`{name}` must be a number in (0, 1]. Received: {name}={decay!r}"
-        )
-
-
-def layer_rate_multipliers(model, decay):
-    """Learning-rate factors for layer-wise rate decay when fine-tuning.
-
-    The layers above the last encoder block (pooler, classification or
-    MLM head) get factor 1, encoder block i of L gets `decay ** (L - i)`
-    and the embeddings `decay ** (L + 1)`: lower layers, which hold more
-    general pretrained features, move less (as in ELECTRA and in Sun et
-    al., "How to Fine-Tune BERT for Text Classification?", 2019).
-
-    Args:
-        model: a model made by a function of this module.
-        decay: the factor per layer, in (0, 1].
-
-    Returns:
-        A dict of variable path to factor, for every trainable variable
-        (pass it to `optimizers.bert_adamw(rate_multipliers=...)`).
-
-    Example:
-    >>> from keras_transformer.applications import bert
-    >>> model = bert.bert_classifier(dict(vocabulary_size=50, num_layers=2,
-    ...     hidden_dim=16, num_heads=2, intermediate_dim=32), num_classes=3)
-    >>> factors = bert.layer_rate_multipliers(model, 0.5)
-    >>> factors["logits/kernel"], factors["embeddings_norm/gamma"]
-    (1.0, 0.125)
-    """
-    check_layer_decay(decay, "decay")
-    blocks = [
-        layer.name
-        for layer in model.layers
-        if layer.name.startswith(_BLOCK_PREFIX)
-    ]
-    if not blocks:
-        raise ValueError(
-            "The model has no BERT encoder blocks (layers named "
-            f"'{_BLOCK_PREFIX}<i>'). Received: model={model.name!r}"
-        )
-    num_layers = len(blocks)
-    factors = {}
-    for layer in model.layers:
-        if layer.name in EMBEDDING_LAYERS:
-            depth = 0
-        elif layer.name.startswith(_BLOCK_PREFIX):
-            depth = int(layer.name[len(_BLOCK_PREFIX) :]) + 1
-        else:
-            depth = num_layers + 1
-        for variable in layer.trainable_variables:
-            factors[variable.path] = float(decay ** (num_layers + 1 - depth))
-    return factors
-
-
-def bert_ensemble(classifiers, name="bert_ensemble"):
-    """One model that averages the class probabilities of classifiers.
-
-    The members keep their own weights (nested as `member_0`, ...) and may
-    differ in size; they must take the same inputs, i.e. share a tokenizer
-    and a class list (the caller's concern). The output is logits whose
-    softmax is the members' mean probability (see `ProbabilityAverage`),
-    so the ensemble trains, saves, loads, evaluates and exports like one
-    `bert_classifier`.
-
-    Args:
-        classifiers: two or more models made by `bert_classifier` (or
-            loaded from their `.keras` files).
-        name: the model name.
-
-    Returns:
-        A functional `keras.Model` with the backbone's dict inputs
-        returning float32 logits [B, C].
-
-    Example:
-    >>> from keras_transformer.applications import bert
-    >>> kwargs = dict(vocabulary_size=50, num_layers=1, hidden_dim=16,
-    ...               num_heads=2, intermediate_dim=32)
-    >>> members = [bert.bert_classifier(kwargs, 3) for _ in range(2)]
-    >>> bert.bert_ensemble(members).output.shape
-    (None, 3)
-    """
-    from keras_transformer.layers import ProbabilityAverage
-
-    classifiers = list(classifiers)
-    if len(classifiers) < 2:
-        raise ValueError(
-            "An ensemble needs at least two classifiers. "
-            f"Received: {len(classifiers)}"
-        )
-    widths = {int(model.output.shape[-1]) for model in classifiers}
-    if len(widths) != 1:
-        raise ValueError(
-            "The classifiers must have the same number of classes. "
-            f"Received: {sorted(widths)}"
-        )
-    inputs = _model_inputs()
-    logits = []
-    for i, model in enumerate(classifiers):
-        # A fresh functional wrapper, so members with equal layer and model
-        # names can sit side by side.
-        member = keras.Model(model.input, model.output, name=f"member_{i}")
-        logits.append(member(inputs))  # [B, C]
-    outputs = ProbabilityAverage(name="probability_average")(logits)
-    return keras.Model(inputs=inputs, outputs=outputs, name=name)
-
-
-def ngram_classifier(
-    vocabulary_size,
-    num_classes,
-    orders=(1, 2),
-    buckets=2**18,
-    embedding_dim=64,
-    dropout=0.0,
-    name=None,
-):
-    """A bag-of-n-grams classifier that takes the BERT inputs.
-
-    fastText-style (Joulin et al., 2016): every token id and every hashed
-    n-gram of ids (`HashedNgrams`) has an embedding; their sum over the
-    real n-grams, divided by the square root of their number, goes through
-    a dense layer to class logits. It trains in about a minute on a CPU
-    and makes errors unlike the encoder's, so averaging its probabilities
-    with a fine-tuned `bert_classifier` (`bert_ensemble`) helps more than a
-    second encoder does. Its inputs are `bert_backbone`'s (it ignores
-    `segment_ids`), so the same tokenizer, pipelines and export serve it.
-
-    Args:
-        vocabulary_size: number of token ids.
-        num_classes: number of classes C (at least 2).
-        orders: n-gram orders (1: single ids).
-        buckets: hash buckets per order above 1.
-        embedding_dim: size of the n-gram embeddings.
-        dropout: dropout on the pooled vector.
-        name: the model name (default "ngram_classifier").
-
-    Returns:
-        A functional `keras.Model` with inputs `token_ids`, `padding_mask`,
-        `segment_ids` returning float32 logits [B, C].
-
-    Example:
-    >>> import numpy as np
-    >>> from keras_transformer.applications.bert import ngram_classifier
-    >>> model = ngram_classifier(50, 3, buckets=64, embedding_dim=8)
-    >>> ids = np.array([[2, 9, 7, 3]])
-    >>> model({"token_ids": ids, "padding_mask": ids != 0,
-    ...        "segment_ids": np.zeros_like(ids)}).shape
-    (1, 3)
-    """
-    from keras_transformer.layers import HashedNgrams
-
-    _check_head(num_classes, dropout)
-    check_positive_int("embedding_dim", embedding_dim)
-
-    # Inputs.
-    inputs = _model_inputs()
-
-    # Layers.
-    ngrams = HashedNgrams(vocabulary_size, orders, buckets, name="ngrams")
-    # [B, T] -> features, mask [B, F]
-    features, mask = ngrams(inputs["token_ids"], inputs["padding_mask"])
-    vectors = keras.layers.Embedding(
-        ngrams.num_features,
-        embedding_dim,
-        embeddings_initializer=keras.initializers.RandomUniform(
-            -(embedding_dim**-0.5), embedding_dim**-0.5
-        ),
-        name="ngram_embedding",
-    )(features)  # [B, F, E]
-    weights = ops.expand_dims(ops.cast(mask, vectors.dtype), -1)  # [B, F, 1]
-    total = ops.sum(vectors * weights, axis=1)  # [B, E]
-    count = ops.maximum(ops.sum(weights, axis=1), 1.0)  # [B, 1]
-    pooled = total / ops.sqrt(count)
-    x = keras.layers.Dropout(dropout, name="classifier_dropout")(pooled)
-    logits = keras.layers.Dense(num_classes, dtype="float32", name="logits")(x)
-
-    # Outputs.
-    return keras.Model(
-        inputs=inputs, outputs=logits, name=name or "ngram_classifier"
-    )
+__all__ = [
+    "BACKBONE_INPUTS",
+    "EMBEDDING_LAYER",
+    "EMBEDDING_LAYERS",
+    "POOLING_MODES",
+    "bert_backbone",
+    "bert_classifier",
+    "bert_ensemble",
+    "bert_masked_lm",
+    "check_layer_decay",
+    "check_pooling",
+    "layer_rate_multipliers",
+    "load_backbone_weights",
+    "ngram_classifier",
+]

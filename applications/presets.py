@@ -42,7 +42,7 @@ TRANSLATION_PRESETS = {
         "normalize_first": True,
     },
     # 60,522,496 parameters (vocabulary 32000): the paper's base model
-    # (6+6 layers, d_model 512, ff 2048, 8 heads, dropout 0.1, post-LN,
+    # (6+6 layers, hidden_dim 512, ff 2048, 8 heads, dropout 0.1, post-LN,
     # shared source/target vocabulary with tied embeddings).
     "base": {
         "vocabulary_size": 32000,
@@ -147,16 +147,22 @@ def get_preset(family, name):
     """Returns a copy of a preset's keyword arguments.
 
     Args:
-        family: "translation", "bert" or "gpt".
-        name: the preset name, e.g. "tiny", "small", "base".
+        family: str, `"translation"`, `"bert"` or `"gpt"`.
+        name: str, the preset name, e.g. `"tiny"`, `"small"`, `"base"`.
 
     Returns:
-        A dict of keyword arguments.
+        A new dict of keyword arguments of the family's model function
+        (changing it leaves the preset as it is).
 
     Example:
-    >>> from keras_transformer.applications.presets import get_preset
-    >>> sorted(get_preset("gpt", "tiny"))[:2]
-    ['dropout', 'hidden_dim']
+    >>> import keras_transformer
+    >>> presets = keras_transformer.applications.presets
+    >>> config = presets.get_preset("gpt", "tiny")
+    >>> config["hidden_dim"], config["num_layers"]
+    (64, 2)
+    >>> model = keras_transformer.applications.gpt.gpt_lm(**config)
+    >>> model.count_params()  # the count written next to the preset
+    620288
     """
     families = {
         "translation": TRANSLATION_PRESETS,

@@ -1,9 +1,9 @@
 """Greedy generation speed of a decoder-only LM: keras_transformer vs KerasHub.
 
-Both models: vocabulary 8000, d_model 256, 4 heads, feed-forward 1024, 4
+Both models: vocabulary 8000, hidden_dim 256, 4 heads, feed-forward 1024, 4
 layers, 128 positions; prompts of 16 tokens, 64 new tokens, greedy, no stop
 token (every row produces all 64), batch 1 and 8. Ours: `gpt_lm` with
-`GPTGenerator.generate` (one compiled while-loop over static KV caches).
+`GPTDecoder.generate` (one compiled while-loop over static KV caches).
 KerasHub: `GPT2Backbone` of the same sizes in
 `GPT2CausalLM(preprocessor=None).generate` with a token-id dict. Both are
 warmed up (compiled) first; calls then alternate and medians are reported
@@ -25,7 +25,7 @@ from benchmarks import common  # noqa: E402
 
 
 def build_ours(cfg):
-    from keras_transformer.applications.gpt import GPTGenerator, gpt_lm
+    from keras_transformer.applications.gpt import GPTDecoder, gpt_lm
 
     model = gpt_lm(
         vocabulary_size=cfg["vocab"],
@@ -35,7 +35,7 @@ def build_ours(cfg):
         intermediate_dim=cfg["ff"],
         max_sequence_length=cfg["positions"],
     )
-    generator = GPTGenerator(model)
+    generator = GPTDecoder(model)
 
     def run(prompts):
         out = generator.generate(

@@ -27,7 +27,7 @@ def ensemble_report(model_dirs, splits):
         {split: accuracy} and `probabilities` {split: array [N, C]} of the
         average.
     """
-    from keras_transformer.tasks.bert import load_classifier
+    import keras_transformer
 
     if not model_dirs:
         raise ValueError("Give at least one classifier directory.")
@@ -35,7 +35,7 @@ def ensemble_report(model_dirs, splits):
     summed = {name: 0.0 for name in splits}
     class_names = None
     for model_dir in model_dirs:
-        classifier = load_classifier(model_dir)
+        classifier = keras_transformer.load(model_dir)
         names = list(classifier.class_names)
         if class_names is not None and names != class_names:
             raise ValueError(

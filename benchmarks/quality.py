@@ -278,7 +278,7 @@ def run_translation_side(side, tokenizer_path, minutes, tiny, test_sentences):
     from keras_transformer.losses import MaskedSparseCategoricalCrossentropy
     from keras_transformer.metrics import corpus_bleu
     from keras_transformer.optimizers import transformer_adam
-    from keras_transformer.tasks.translation import Translator
+    from keras_transformer.inference import Translator
     from keras_transformer.tokenizers import SubwordTokenizer
 
     settings = _settings("translation", tiny)
@@ -326,7 +326,7 @@ def run_translation_side(side, tokenizer_path, minutes, tiny, test_sentences):
         )
         hypotheses = translator.translate(test_sources)
         beam = corpus_bleu(
-            translator.translate(test_sources, beam_size=4), test_targets
+            translator.translate(test_sources, num_beams=4), test_targets
         )
         extra = {
             "bleu_beam4": float(beam["bleu"]),

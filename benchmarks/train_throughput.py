@@ -1,6 +1,6 @@
 """Training throughput of an encoder-decoder: keras_transformer vs KerasHub.
 
-Both models: vocabulary 8000, d_model 256, 4 heads, feed-forward 1024, 4+4
+Both models: vocabulary 8000, hidden_dim 256, 4 heads, feed-forward 1024, 4+4
 layers, sequences of 64, batch 32, trained with `model.fit` on the same
 `tf.data` pipeline, XLA-compiled, with the same masked loss and Adam. The
 runs alternate after a warm-up; medians of several repeats are reported as

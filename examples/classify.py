@@ -12,10 +12,8 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from keras_transformer.tasks.bert import (  # noqa: E402
-    load_classifier,
-    train_classifier,
-)
+import keras_transformer  # noqa: E402
+from keras_transformer.tasks.classifier import train_classifier  # noqa: E402
 
 VERSES = [
     "Blessed are the poor in spirit, for theirs is the Kingdom of Heaven.",
@@ -33,7 +31,7 @@ def main(argv=None):
     parser.add_argument("--steps-per-epoch", type=int, default=200)
     args = parser.parse_args(argv)
 
-    summary = train_classifier(
+    metadata = train_classifier(
         args.output,
         preset=args.preset,
         vocabulary_size=args.vocabulary_size,
@@ -44,15 +42,15 @@ def main(argv=None):
         verbose=2,
     )
     print(
-        f"test accuracy {summary['test_accuracy']:.3f} after "
-        f"{summary['steps']} steps ({summary['minutes']} min)"
+        f"test accuracy {metadata['metrics']['test_accuracy']:.3f} after "
+        f"{metadata['steps']} steps ({metadata['train_seconds'] / 60:.1f} min)"
     )
 
-    classifier = load_classifier(args.output)
-    results = classifier.classify(VERSES)
+    classifier = keras_transformer.load(args.output)  # a TextClassifier
+    results = classifier(VERSES)
     for verse, (label, probability) in zip(VERSES, results):
         print(f"{label:>20} {probability:.2f}  {verse}")
-    return summary, results
+    return metadata, results
 
 
 if __name__ == "__main__":

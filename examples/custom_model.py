@@ -66,7 +66,7 @@ def main(argv=None):
     model = build_model()
     model.compile(
         optimizer=keras_transformer.optimizers.transformer_adam(
-            d_model=32, warmup_steps=100
+            hidden_dim=32, warmup_steps=100
         ),
         loss="binary_crossentropy",
         metrics=["accuracy"],

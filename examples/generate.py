@@ -15,8 +15,8 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import keras_transformer  # noqa: E402
 from keras_transformer import generation  # noqa: E402
-from keras_transformer.tasks.gpt import load_generator  # noqa: E402
 
 
 def main(argv=None):
@@ -26,7 +26,7 @@ def main(argv=None):
     parser.add_argument("prompts", nargs="*", default=["In the beginning"])
     args = parser.parse_args(argv)
 
-    generator = load_generator(args.model)
+    generator = keras_transformer.load(args.model)  # a TextGenerator
 
     # 1. Greedy: every prompt in one batch, compiled once for this shape.
     greedy = generator.generate(

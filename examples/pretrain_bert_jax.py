@@ -23,7 +23,7 @@ exports as usual. Three steps:
 
 By default the text is the bundled genre task's train split (the test
 verses are never seen); `--train-file` takes one text per line instead.
-Masking follows `keras_transformer.data.bert.mask_tokens` (15% of the
+Masking follows `keras_transformer.data.masked_lm.mask_tokens` (15% of the
 pieces, at most `default_max_predictions(T)` per row, 80% [MASK], 10% a
 random piece, 10% unchanged), done here in numpy with fresh masks every
 pass; batches group verses of similar length.
@@ -61,14 +61,15 @@ def prepare(
     """Trains the tokenizer and writes `[CLS] ids [SEP]` rows as numpy."""
     import tensorflow as tf
 
-    from keras_transformer import training
+    from keras_transformer import model_dir
     from keras_transformer.data import load_bundled_genre, read_text_files
     from keras_transformer.data.bert import (
+        USER_SYMBOLS,
         _mask_token_id,
         _wrap,
         first_text_piece_id,
     )
-    from keras_transformer.tasks.bert import _tokenizer_for
+    from keras_transformer.tasks._common import tokenizer_or_resume
 
     os.makedirs(data, exist_ok=True)
     if train_file is None:
@@ -80,7 +81,9 @@ def prepare(
         valid = texts[::20]
         texts = [t for i, t in enumerate(texts) if i % 20]
         source = f"{train_file} (every 20th line held out)"
-    tokenizer = _tokenizer_for(data, texts, vocabulary_size, seed)
+    tokenizer = tokenizer_or_resume(
+        data, texts, vocabulary_size, seed, user_defined_symbols=USER_SYMBOLS
+    )
     arrays = {}
     for split, lines in (("train", texts), ("valid", valid)):
         ids = _wrap(
@@ -100,7 +103,7 @@ def prepare(
         "source": source,
         "seed": seed,
     }
-    training.write_json_atomic(os.path.join(data, INFO_FILE), info)
+    model_dir.write_json_atomic(os.path.join(data, INFO_FILE), info)
     return info
 
 
@@ -121,7 +124,7 @@ def _width(length, widths=WIDTHS):
 
 
 def mask_batch(ids, rng, info, mask_rate=0.15, max_predictions=None):
-    """numpy twin of `keras_transformer.data.bert.mask_tokens`.
+    """numpy twin of `keras_transformer.data.masked_lm.mask_tokens`.
 
     Args:
         ids: int32 [B, T] padded with 0.
@@ -270,8 +273,8 @@ def train(
     """Pretrains `bert_masked_lm`; writes the best weights and a history."""
     import keras
 
-    from keras_transformer import training
-    from keras_transformer.tasks.bert import masked_lm_model
+    from keras_transformer import model_dir, training
+    from keras_transformer.tasks.pretrain import masked_lm_model
 
     with open(os.path.join(data, INFO_FILE)) as f:
         info = json.load(f)
@@ -329,7 +332,7 @@ def train(
         model.load_weights(weights_path)
         kept = model.evaluate(valid_data, verbose=0, return_dict=True)
     if half_copy:
-        training.save_float16_weights(
+        model_dir.save_float16_weights(
             model, os.path.join(output, HALF_WEIGHTS_PREFIX), 15 * 2**20
         )
     steps = int(model.optimizer.iterations)
@@ -351,7 +354,7 @@ def train(
         "final_val": {k: float(v) for k, v in final.items()},
         "kept_val": {k: float(v) for k, v in kept.items()},
     }
-    training.write_json_atomic(os.path.join(output, HISTORY_FILE), record)
+    model_dir.write_json_atomic(os.path.join(output, HISTORY_FILE), record)
     print(
         json.dumps(
             {
@@ -381,8 +384,8 @@ def package(data, run, output):
     """Writes `output` as `keras-transformer train bert-pretrain` would."""
     from keras_transformer.applications.bert import bert_masked_lm
 
-    from keras_transformer import training
-    from keras_transformer.tasks.bert import write_pretrained_directory
+    from keras_transformer import model_dir
+    from keras_transformer.tasks.pretrain import write_pretrained_directory
 
     with open(os.path.join(data, INFO_FILE)) as f:
         info = json.load(f)
@@ -393,23 +396,30 @@ def package(data, run, output):
         model.load_weights(os.path.join(run, WEIGHTS_FILE))
     else:  # only the float16 copy came back
         parts = os.path.join(run, HALF_WEIGHTS_PREFIX + "-*.npz")
-        training.load_float16_weights(model, sorted(glob.glob(parts)))
+        model_dir.load_float16_weights(model, sorted(glob.glob(parts)))
     preset = record["preset"]
     return write_pretrained_directory(
         output,
         model,
-        os.path.join(data, training.TOKENIZER_FILE),
-        preset=None if preset.lstrip().startswith("{") else preset,
-        backbone=record["backbone"],
+        os.path.join(data, model_dir.TOKENIZER_FILE),
+        config=record["backbone"],
         sequence_length=info["sequence_length"],
-        mask_rate=0.15,
-        train_texts=info["train_texts"],
+        settings={
+            "preset": None if preset.lstrip().startswith("{") else preset,
+            "mask_rate": 0.15,
+            "batch_size": record["batch_size"],
+            "learning_rate": record["learning_rate"],
+            "warmup_steps": record["warmup_steps"],
+            "mixed_precision": record["mixed_precision"],
+            "pretrained_with": f"{record['backend']} on {record['devices']}",
+        },
+        data={"train": info["source"], "train_examples": info["train_texts"]},
+        metrics={
+            "val_loss": record["kept_val"]["loss"],
+            "val_masked_accuracy": record["kept_val"].get("masked_accuracy"),
+        },
+        train_seconds=record["seconds"],
         steps=record["steps"],
-        minutes=round(record["seconds"] / 60, 2),
-        val_loss=record["kept_val"]["loss"],
-        val_masked_accuracy=record["kept_val"].get("masked_accuracy"),
-        pretrained_with=f"{record['backend']} on {record['devices']}",
-        text=info["source"],
     )
 
 

@@ -13,9 +13,9 @@ Running it again with the same `--output` resumes training.
 
 import argparse
 
+import keras_transformer
 from keras_transformer.tasks.translation import (
     evaluate_translation,
-    load_translator,
     train_translation,
 )
 
@@ -33,11 +33,11 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=100)
     parser.add_argument("--steps-per-epoch", type=int, default=100)
     parser.add_argument("--max-train-pairs", type=int)
-    parser.add_argument("--beam-size", type=int, default=4)
+    parser.add_argument("--num-beams", type=int, default=4)
     args = parser.parse_args(argv)
 
     # 1. Train (the tokenizer, the model and its metadata go to --output).
-    summary = train_translation(
+    metadata = train_translation(
         args.output,
         preset=args.preset,
         epochs=args.epochs,
@@ -46,13 +46,14 @@ def main(argv=None):
         max_train_pairs=args.max_train_pairs,
     )
     print(
-        f"Trained {summary['steps']} steps, {summary['parameters']:,} "
-        "parameters."
+        f"Trained {metadata['steps']} steps in "
+        f"{metadata['train_seconds']:.0f} s; validation loss "
+        f"{metadata['metrics']['best_val_loss']:.3f}."
     )
 
     # 2. Translate a few sentences with beam search.
-    translator = load_translator(args.output)
-    outputs = translator.translate(SENTENCES, beam_size=args.beam_size)
+    translator = keras_transformer.load(args.output)  # a Translator
+    outputs = translator(SENTENCES, num_beams=args.num_beams)
     for source, output in zip(SENTENCES, outputs):
         print(f"{source}\n  -> {output}")
 

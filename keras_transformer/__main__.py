@@ -1,7 +1,8 @@
-"""`python -m keras_transformer` runs the command line."""
+"""`python -m keras_transformer` runs the `keras-transformer` command line."""
 
 import sys
 
 from keras_transformer.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,161 +1,152 @@
-"""Token-level metrics with padding, and corpus BLEU / chrF."""
+"""Token-level metrics that skip padding, and corpus BLEU / chrF.
+
+`Perplexity` is `keras_hub.metrics.Perplexity` with this project's defaults
+(logits in, padding id 0 skipped). `MaskedAccuracy` is `keras.metrics.Mean`
+over Keras' `sparse_categorical_accuracy`, weighted per real token. It is
+not `weighted_metrics=["sparse_categorical_accuracy"]`: Keras averages each
+row first, so batches padded to different lengths count per row, not per
+token (`test_keras_weighted_accuracy_is_not_per_token` shows the gap).
+"""
 
 import keras
+import keras_hub
 from keras import ops
 
-from keras_transformer.losses import masked_token_nll
 
-
-class _MaskedTokenMetric(keras.metrics.Metric):
-    """Accumulates a per-token total and a token count (private base)."""
-
-    def __init__(self, ignore_index=0, name=None, dtype=None):
-        super().__init__(name=name, dtype=dtype)
-        self.ignore_index = ignore_index
-        self.total = self.add_variable(
-            shape=(), initializer="zeros", dtype="float32", name="total"
-        )
-        self.count = self.add_variable(
-            shape=(), initializer="zeros", dtype="float32", name="count"
-        )
-
-    def _weights(self, y_true, sample_weight):
-        weights = ops.ones(ops.shape(y_true), "float32")
-        if self.ignore_index is not None:
-            weights = ops.cast(
-                ops.not_equal(ops.cast(y_true, "int32"), self.ignore_index),
-                "float32",
-            )
-        if sample_weight is not None:
-            sample_weight = ops.cast(sample_weight, "float32")
-            if len(sample_weight.shape) == 1 and len(y_true.shape) == 2:
-                sample_weight = ops.expand_dims(sample_weight, -1)
-            weights = weights * sample_weight
-        return weights
-
-    def _accumulate(self, values, weights):
-        self.total.assign_add(ops.sum(values * weights))
-        self.count.assign_add(ops.sum(weights))
-
-    def reset_state(self):
-        self.total.assign(0.0)
-        self.count.assign(0.0)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"ignore_index": self.ignore_index})
-        return config
+def _token_weights(y_true, sample_weight, ignore_index):
+    """Return [B, T] float32 weights: 0 at `ignore_index`, times weights."""
+    weights = ops.ones(ops.shape(y_true), "float32")
+    if ignore_index is not None:
+        labels = ops.cast(y_true, "int32")
+        weights = ops.cast(ops.not_equal(labels, ignore_index), "float32")
+    if sample_weight is not None:
+        sample_weight = ops.cast(sample_weight, "float32")
+        if len(sample_weight.shape) < len(weights.shape):
+            sample_weight = ops.expand_dims(sample_weight, -1)  # [B] -> [B, 1]
+        weights = weights * sample_weight
+    return weights
 
 
 @keras.saving.register_keras_serializable(package="keras_transformer")
-class MaskedAccuracy(_MaskedTokenMetric):
+class MaskedAccuracy(keras.metrics.Mean):
     """Token accuracy over real (non-padding) tokens.
 
+    Accumulated per token across batches, so it equals the accuracy over
+    all real tokens seen, whatever length each batch is padded to.
+
     Args:
-        ignore_index: label id not scored (padding); None scores all.
-        name: metric name.
-        dtype: metric dtype.
+        ignore_index: int or None, default 0. Label id not scored
+            (padding); None scores every token.
+        name: str, default `"masked_accuracy"`. Metric name.
+        dtype: str or None, default None. Metric dtype.
 
     Call arguments:
-        y_true: int labels [B, T].
-        y_pred: logits or probabilities [B, T, V].
-        sample_weight: optional [B, T] or [B].
+        y_true: int labels `[B, T]`.
+        y_pred: logits or probabilities `[B, T, V]`.
+        sample_weight: optional weights `[B, T]` or `[B]`.
 
     Returns:
-        Correct real tokens / real tokens, across all batches seen.
+        Correct real tokens / real tokens, a float scalar.
 
     Example:
+
     >>> import numpy as np
-    >>> from keras_transformer.metrics import MaskedAccuracy
-    >>> m = MaskedAccuracy()
-    >>> m.update_state(np.array([[1, 0]]), np.array([[[0., 1.], [1., 0.]]]))
-    >>> float(m.result())
+    >>> metric = keras_transformer.metrics.MaskedAccuracy()
+    >>> metric.update_state(
+    ...     np.array([[1, 0]]), np.array([[[0.0, 1.0], [1.0, 0.0]]]))
+    >>> float(metric.result())
     1.0
     """
 
     def __init__(self, ignore_index=0, name="masked_accuracy", dtype=None):
-        super().__init__(ignore_index=ignore_index, name=name, dtype=dtype)
+        super().__init__(name=name, dtype=dtype)
+        self.ignore_index = ignore_index
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        predicted = ops.argmax(y_pred, axis=-1)
-        correct = ops.cast(
-            ops.equal(ops.cast(predicted, "int32"), ops.cast(y_true, "int32")),
-            "float32",
+        matches = keras.metrics.sparse_categorical_accuracy(y_true, y_pred)
+        weights = _token_weights(y_true, sample_weight, self.ignore_index)
+        # [B, T] -> [B * T], so that Mean weighs tokens, not rows.
+        super().update_state(
+            ops.reshape(matches, [-1]), ops.reshape(weights, [-1])
         )
-        self._accumulate(correct, self._weights(y_true, sample_weight))
 
-    def result(self):
-        return self.total / ops.maximum(self.count, 1e-9)
+    def get_config(self):
+        return {**super().get_config(), "ignore_index": self.ignore_index}
 
 
 @keras.saving.register_keras_serializable(package="keras_transformer")
-class Perplexity(_MaskedTokenMetric):
+class Perplexity(keras_hub.metrics.Perplexity):
     """Token-weighted perplexity, `exp(total NLL / real tokens)`.
 
-    Accumulated across batches by tokens, not by averaging per-batch
-    perplexities, so it equals the perplexity of the whole evaluation set.
+    `keras_hub.metrics.Perplexity` with `mask_token_id=ignore_index`, logits
+    by default, and `[B]` sample weights spread over each row's tokens.
+    Accumulated over tokens across batches, so it equals the perplexity of
+    the whole evaluation set. With no token seen, the result is 0.
 
     Args:
-        ignore_index: label id not scored (padding); None scores all.
-        from_logits: whether predictions are logits.
-        name: metric name.
-        dtype: metric dtype.
+        ignore_index: int or None, default 0. Label id not scored
+            (padding); None scores every token.
+        from_logits: bool, default True. Whether `y_pred` holds logits
+            (else probabilities).
+        name: str, default `"perplexity"`. Metric name.
+        dtype: str or None, default None (float32). Metric dtype.
 
     Call arguments:
-        y_true: int labels [B, T].
-        y_pred: logits or probabilities [B, T, V].
-        sample_weight: optional [B, T] or [B].
+        y_true: int labels `[B, T]`.
+        y_pred: logits or probabilities `[B, T, V]`.
+        sample_weight: optional weights `[B, T]` or `[B]`.
 
     Returns:
-        The perplexity as a float32 scalar.
+        The perplexity, a float32 scalar.
 
     Example:
+
     >>> import numpy as np
-    >>> from keras_transformer.metrics import Perplexity
-    >>> m = Perplexity()
-    >>> m.update_state(np.array([[1, 2]]), np.zeros((1, 2, 4)))
-    >>> round(float(m.result()), 4)
+    >>> metric = keras_transformer.metrics.Perplexity()
+    >>> metric.update_state(np.array([[1, 2, 0]]), np.zeros((1, 3, 4)))
+    >>> round(float(metric.result()), 4)  # uniform over 4 ids
     4.0
     """
 
     def __init__(
-        self,
-        ignore_index=0,
-        from_logits=True,
-        name="perplexity",
-        dtype=None,
+        self, ignore_index=0, from_logits=True, name="perplexity", dtype=None
     ):
-        super().__init__(ignore_index=ignore_index, name=name, dtype=dtype)
-        self.from_logits = from_logits
+        super().__init__(
+            from_logits=from_logits,
+            mask_token_id=ignore_index,
+            dtype=dtype or "float32",
+            name=name,
+        )
+        self.ignore_index = ignore_index
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        nll = masked_token_nll(y_true, y_pred, 0.0, self.from_logits)
-        self._accumulate(nll, self._weights(y_true, sample_weight))
-
-    def result(self):
-        return ops.exp(self.total / ops.maximum(self.count, 1e-9))
+        if sample_weight is not None:
+            sample_weight = _token_weights(y_true, sample_weight, None)
+        super().update_state(y_true, y_pred, sample_weight)
 
     def get_config(self):
         config = super().get_config()
-        config.update({"from_logits": self.from_logits})
-        return config
+        del config["mask_token_id"]
+        return {**config, "ignore_index": self.ignore_index}
 
 
 def corpus_bleu(hypotheses, references, tokenize="13a"):
     """Corpus BLEU and chrF with sacrebleu.
 
     Args:
-        hypotheses: list of detokenized system outputs.
-        references: list of reference strings, one per hypothesis.
-        tokenize: sacrebleu tokenizer name.
+        hypotheses: list of str, the detokenized system outputs.
+        references: list of str, one reference per hypothesis.
+        tokenize: str, default `"13a"`. The sacrebleu tokenizer name.
 
     Returns:
         A dict `{"bleu": float, "chrf": float, "signature": str}`.
 
     Example:
-    >>> from keras_transformer.metrics import corpus_bleu
-    >>> corpus_bleu(["the cat sat"], ["the cat sat"])["bleu"] > 0
-    True
+
+    >>> scores = keras_transformer.metrics.corpus_bleu(
+    ...     ["the cat sat on the mat"], ["the cat sat on the mat"])
+    >>> round(scores["bleu"], 1), round(scores["chrf"], 1)
+    (100.0, 100.0)
     """
     import sacrebleu
 

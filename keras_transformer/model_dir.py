@@ -25,15 +25,12 @@ Metadata keys, the same for every application (`METADATA_KEYS`):
 - `data`: where the data came from and how much of it there was.
 - `inference`: what the inference objects need besides the model and the
   tokenizer (class names, maximum lengths).
-- `train_seconds`, `steps`: time spent in training steps, optimizer steps.
-- `metrics`: final figures (validation and, where measured, test).
-- `parent`: the directory or preset this one was fine-tuned or averaged
-  from, or None.
+- `train_seconds`, `steps`, `metrics` (validation and test figures).
+- `parent`: what it was fine-tuned or averaged from, or None.
 - `keras_transformer_version`, `git_commit` (None outside a checkout).
 
-Everything is written through a temporary file and a rename (or a
-temporary directory and a rename), so a killed job never leaves a
-half-written file where a good one was.
+Every file is written to a temporary name and renamed into place, so a
+killed job never leaves a half-written file where a good one was.
 """
 
 import contextlib
@@ -201,6 +198,7 @@ def make_metadata(
     steps,
     metrics,
     parent=None,
+    application=None,
 ):
     """The metadata dict of a model directory, every key present.
 
@@ -215,7 +213,13 @@ def make_metadata(
         train_seconds: float or None, time spent in training steps.
         steps: int, optimizer steps taken.
         metrics: dict of final figures.
-        parent: str or None, the directory or preset this one started from.
+        parent: None (default), a str (the directory or preset this one
+            was fine-tuned from) or a list of str (the members an average
+            or ensemble was made of).
+        application: None (default: the task's usual function, see
+            `TASKS`) or the name of the function in
+            `keras_transformer.applications` that built the model, e.g.
+            "bert.ngram_classifier".
 
     Returns:
         A dict with exactly the keys of `METADATA_KEYS`.
@@ -228,7 +232,7 @@ def make_metadata(
         )
     return {
         "task": task,
-        "application": TASKS[task],
+        "application": application or TASKS[task],
         "config": dict(config or {}),
         "settings": dict(settings or {}),
         "tokenizer": {"file": TOKENIZER_FILE, "type": "sentencepiece"}
@@ -240,13 +244,13 @@ def make_metadata(
         ),
         "steps": int(steps or 0),
         "metrics": dict(metrics or {}),
-        "parent": parent,
+        "parent": list(parent) if isinstance(parent, (list, tuple)) else parent,
         "keras_transformer_version": __version__,
         "git_commit": git_commit(),
     }
 
 
-def write_metadata(model_dir, metadata):
+def write_metadata(model_dir, metadata, final_dir=None):
     """Writes `metadata.json` and the model card `README.md`.
 
     The card first, the metadata last: its presence marks a complete
@@ -255,6 +259,9 @@ def write_metadata(model_dir, metadata):
     Args:
         model_dir: str, the model directory.
         metadata: dict from `make_metadata`.
+        final_dir: None (default: `model_dir`) or str, the path the card's
+            commands name, for a directory written in a temporary place
+            (`atomic_directory`) and renamed afterwards.
     """
     missing = [k for k in METADATA_KEYS if k not in metadata]
     extra = [k for k in metadata if k not in METADATA_KEYS]
@@ -267,7 +274,7 @@ def write_metadata(model_dir, metadata):
 
     atomic_write_bytes(
         os.path.join(model_dir, CARD_FILE),
-        model_card(metadata, model_dir).encode("utf-8"),
+        model_card(metadata, final_dir or model_dir).encode("utf-8"),
     )
     write_json_atomic(os.path.join(model_dir, METADATA_FILE), metadata)
 
@@ -428,10 +435,8 @@ def check_resume(model_dir, settings, force=False):
 def save_float16_weights(model, prefix, max_file_bytes=None):
     """Writes a model's weights in float16, keyed by variable path.
 
-    Half the bytes of the float32 weights, for shipping a pretrained model
-    or moving weights off a machine with a file-size limit. The rounding
+    Half the bytes of float32, for shipping pretrained weights; the rounding
     (relative error at most 2**-11) is far below what fine-tuning changes.
-    Files are written atomically.
 
     Args:
         model: a built Keras model.

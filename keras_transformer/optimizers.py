@@ -1,43 +1,61 @@
-"""Optimizer factories."""
+"""Optimizer factories and an AdamW with per-variable learning rates."""
 
 import keras
 
+from keras_transformer.layers._utils import check_required, renamed_argument
 from keras_transformer.schedules import TransformerSchedule
 
 
 def transformer_adam(
-    d_model, warmup_steps=4000, scale=1.0, peak_learning_rate=None, **kwargs
+    hidden_dim=None,
+    warmup_steps=4000,
+    scale=1.0,
+    peak_learning_rate=None,
+    *,
+    d_model=None,
+    **kwargs,
 ):
     """Adam with the paper's betas and epsilon and `TransformerSchedule`.
 
     Args:
-        d_model: model size for the schedule.
-        warmup_steps: warmup steps of the schedule.
-        scale: multiplier of the schedule.
-        peak_learning_rate: if given, the scale is set so that the largest
-            rate (at `warmup_steps`) is this (`scale` is then ignored).
+        hidden_dim: int, the model size D for the schedule (required).
+        warmup_steps: int, default 4000. Warmup steps of the schedule.
+        scale: float, default 1.0. Multiplier of the schedule.
+        peak_learning_rate: float or None, default None. If given, the scale
+            is set so that the largest rate (at `warmup_steps`) is this
+            (`scale` is then ignored).
+        d_model: int or None, default None. Deprecated name of `hidden_dim`
+            (keyword only); it warns with a `DeprecationWarning`.
         **kwargs: more `keras.optimizers.Adam` arguments (e.g. `clipnorm`);
             they may also override `beta_1`, `beta_2` and `epsilon`.
 
     Returns:
-        A `keras.optimizers.Adam` with beta_1=0.9, beta_2=0.98, epsilon=1e-9.
+        A `keras.optimizers.Adam` with beta_1=0.9, beta_2=0.98, epsilon=1e-9
+        and a `keras_transformer.schedules.TransformerSchedule`.
 
     Example:
-    >>> from keras_transformer.optimizers import transformer_adam
-    >>> optimizer = transformer_adam(d_model=256, warmup_steps=400)
+    >>> import keras_transformer
+    >>> optimizer = keras_transformer.optimizers.transformer_adam(
+    ...     hidden_dim=256, warmup_steps=400)
     >>> optimizer.beta_2
     0.98
+    >>> optimizer.get_config()["learning_rate"]["config"]["hidden_dim"]
+    256
 
     References:
         Vaswani et al., "Attention Is All You Need", 2017, section 5.3.
     """
+    hidden_dim = renamed_argument(
+        "transformer_adam", "hidden_dim", hidden_dim, "d_model", d_model
+    )
+    check_required("hidden_dim", hidden_dim)
     options = {"beta_1": 0.9, "beta_2": 0.98, "epsilon": 1e-9}
     options.update(kwargs)
     if peak_learning_rate is None:
-        schedule = TransformerSchedule(d_model, warmup_steps, scale)
+        schedule = TransformerSchedule(hidden_dim, warmup_steps, scale)
     else:
         schedule = TransformerSchedule.with_peak(
-            d_model, warmup_steps, peak_learning_rate
+            hidden_dim, warmup_steps, peak_learning_rate
         )
     return keras.optimizers.Adam(learning_rate=schedule, **options)
 
@@ -53,16 +71,30 @@ class ScaledRateAdamW(keras.optimizers.AdamW):
     decay step is not scaled.
 
     Args:
-        rate_multipliers: dict of str (variable path) to float > 0.
-        **kwargs: `keras.optimizers.AdamW` arguments.
+        rate_multipliers: dict of str (variable path) to float > 0, or
+            None, default None (every factor 1).
+        **kwargs: `keras.optimizers.AdamW` arguments (`learning_rate`,
+            `weight_decay`, ...).
+
+    Returns:
+        A `keras.optimizers.AdamW` subclass instance; `get_config()` keeps
+        the multipliers, so a `.keras` file reloads it.
 
     Example:
     >>> import keras
-    >>> from keras_transformer.optimizers import ScaledRateAdamW
-    >>> optimizer = ScaledRateAdamW(
-    ...     rate_multipliers={"dense/kernel": 0.5}, learning_rate=1e-3)
+    >>> import numpy as np
+    >>> import keras_transformer
+    >>> optimizer = keras_transformer.optimizers.ScaledRateAdamW(
+    ...     rate_multipliers={"frozen/kernel": 0.5}, learning_rate=1e-3)
     >>> optimizer.rate_multipliers
-    {'dense/kernel': 0.5}
+    {'frozen/kernel': 0.5}
+    >>> inputs = keras.Input((2,))
+    >>> outputs = keras.layers.Dense(1, name="frozen")(inputs)
+    >>> model = keras.Model(inputs, outputs)
+    >>> [variable.path for variable in model.trainable_variables]
+    ['frozen/kernel', 'frozen/bias']
+    >>> model.compile(optimizer, "mse")
+    >>> history = model.fit(np.ones((4, 2)), np.ones((4, 1)), verbose=0)
     """
 
     def __init__(self, rate_multipliers=None, **kwargs):
@@ -117,22 +149,24 @@ def bert_adamw(
     to biases or normalization parameters), gradients are clipped to norm 1.
 
     Args:
-        hidden_dim: the encoder's model size (the schedule's d_model).
-        learning_rate: the peak learning rate.
-        warmup_steps: warmup steps of the schedule.
-        ema_momentum: keep an exponential moving average of the weights
-            with this momentum (None: no average).
-        rate_multipliers: optional dict of variable path to a factor of
-            the learning rate (see `ScaledRateAdamW` and
-            `applications.bert.layer_rate_multipliers`).
+        hidden_dim: int, the encoder's model size D (the schedule's).
+        learning_rate: float, the peak learning rate.
+        warmup_steps: int, warmup steps of the schedule.
+        ema_momentum: float or None, default None (no average). Keep an
+            exponential moving average of the weights with this momentum.
+        rate_multipliers: dict of str to float, or None, default None.
+            Variable path to a factor of the learning rate (see
+            `ScaledRateAdamW` and
+            `keras_transformer.applications.bert.layer_rate_multipliers`).
 
     Returns:
         A `keras.optimizers.AdamW` (a `ScaledRateAdamW` when
         `rate_multipliers` is given).
 
     Example:
-    >>> from keras_transformer.optimizers import bert_adamw
-    >>> optimizer = bert_adamw(256, learning_rate=1e-3, warmup_steps=200)
+    >>> import keras_transformer
+    >>> optimizer = keras_transformer.optimizers.bert_adamw(
+    ...     256, learning_rate=1e-3, warmup_steps=200)
     >>> round(float(optimizer.learning_rate), 8)  # step 0 counts as 1
     5e-06
     """

@@ -4,7 +4,11 @@ import keras
 import numpy as np
 import pytest
 
-from keras_transformer.optimizers import ScaledRateAdamW, bert_adamw
+from keras_transformer.optimizers import (
+    ScaledRateAdamW,
+    bert_adamw,
+    transformer_adam,
+)
 
 
 def _model():
@@ -77,3 +81,22 @@ def test_multipliers_survive_a_keras_round_trip(tmp_path):
 def test_bad_multipliers_are_named(bad):
     with pytest.raises(ValueError, match=r"rate_multipliers\['lower/kernel'\]"):
         ScaledRateAdamW(rate_multipliers={"lower/kernel": bad})
+
+
+def test_transformer_adam_old_d_model_keyword_warns_and_matches():
+    options = dict(warmup_steps=10, clipnorm=1.0, name="adam")
+    new = transformer_adam(hidden_dim=64, **options)
+    with pytest.warns(DeprecationWarning, match="d_model"):
+        old = transformer_adam(d_model=64, **options)
+    assert old.get_config() == new.get_config()
+    rate = new.get_config()["learning_rate"]["config"]
+    assert rate == {"hidden_dim": 64, "warmup_steps": 10, "scale": 1.0}
+    with pytest.warns(DeprecationWarning, match="d_model"):
+        peaked = transformer_adam(d_model=64, peak_learning_rate=1e-3, name="a")
+    assert peaked.get_config() == (
+        transformer_adam(64, peak_learning_rate=1e-3, name="a").get_config()
+    )
+    with pytest.raises(ValueError, match="hidden_dim=None"):
+        transformer_adam(warmup_steps=10)
+    with pytest.raises(ValueError, match="not both"):
+        transformer_adam(hidden_dim=64, d_model=64)

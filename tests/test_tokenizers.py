@@ -161,6 +161,18 @@ def test_training_is_deterministic(corpus):
     assert train_sentencepiece(dataset, 300) == generator
 
 
+@pytest.mark.parametrize("model_type", ["unigram", "bpe", "char"])
+def test_detokenize_inverts_tokenize(corpus, model_type):
+    proto = train_sentencepiece(corpus[:300], 200, model_type=model_type)
+    tokenizer = SubwordTokenizer(proto)
+    texts = corpus[300:320] + ["And Naomi said, “Go, return.”", "Amen."]
+    ids = tokenizer.tokenize(texts, add_start=True, add_end=True)
+    assert _decoded(tokenizer.detokenize(ids)) == texts
+    assert _decoded(tokenizer.detokenize(ids.to_tensor())) == texts
+    one = tokenizer.tokenize(texts[0])
+    assert tokenizer.detokenize(one).numpy().decode() == texts[0]
+
+
 def test_bpe_model(corpus):
     proto = train_sentencepiece(corpus[:300], 300, model_type="bpe")
     tokenizer = SubwordTokenizer(proto)
@@ -216,6 +228,16 @@ def test_save_and_load(tokenizer, tmp_path, corpus):
         loaded.tokenize(corpus[:5]).flat_values,
         tokenizer.tokenize(corpus[:5]).flat_values,
     )
+    # The reloaded tokenizer gives identical ids, row by row, and text.
+    texts = corpus[:50] + ["", "😀 amen"]
+    for markers in ({}, {"add_start": True, "add_end": True}):
+        ids = tokenizer.tokenize(texts, **markers)
+        assert loaded.tokenize(texts, **markers).to_list() == ids.to_list()
+        assert _decoded(loaded.detokenize(ids)) == _decoded(
+            tokenizer.detokenize(ids)
+        )
+    assert loaded.get_vocabulary() == tokenizer.get_vocabulary()
+    assert (loaded.start_id, loaded.end_id) == (2, 3)
     # Saving again replaces the file in place.
     tokenizer.save(path)
     assert os.listdir(path.parent) == ["vocab.model"]
@@ -304,3 +326,53 @@ def test_saved_model_reloads_in_a_fresh_process(tokenizer, tmp_path):
     assert reloaded["ids"] == expected["ids"].numpy().tolist()
     assert reloaded["text"] == _decoded(expected["text"])
     assert reloaded["text"][:2] == strings[:2]
+
+
+# Each `test_keras_hub_*` test pins a reason, written in the docstring of
+# keras_transformer/tokenizers.py, to keep our own code rather than KerasHub's
+# (keras-hub 0.32). When one fails, the reason is gone: use KerasHub there.
+
+
+def test_keras_hub_trainer_lacks_our_options(corpus, proto):
+    import keras_hub
+
+    train = keras_hub.tokenizers.compute_sentence_piece_proto
+    dataset = tf.data.Dataset.from_tensor_slices(corpus)
+    # No way to reserve [MASK] (or set byte_fallback, character_coverage).
+    for option, value in (
+        ("user_defined_symbols", SYMBOLS),
+        ("byte_fallback", True),
+        ("character_coverage", 1.0),
+    ):
+        with pytest.raises(TypeError, match=option):
+            train(dataset, 600, **{option: value})
+    # Training through KerasHub is deterministic and keeps our special ids.
+    first = train(dataset, 600)
+    assert train(dataset, 600) == first
+    theirs = SubwordTokenizer(first)
+    assert theirs.get_vocabulary()[:4] == ["<pad>", "<unk>", "<s>", "</s>"]
+    # But its fixed character coverage (0.9995) loses rare characters.
+    lost = [
+        line
+        for line, back in zip(
+            corpus, _decoded(theirs.detokenize(theirs.tokenize(corpus)))
+        )
+        if line != back
+    ]
+    assert len(lost) > 10
+    ours = SubwordTokenizer(proto)  # The same corpus and size, ours.
+    assert _decoded(ours.detokenize(ours.tokenize(corpus))) == corpus
+
+
+def test_keras_hub_layer_is_python_outside_tf_function(tokenizer):
+    import keras
+
+    layer = tokenizer.to_keras_hub()
+    assert isinstance(layer.tokenize(["and he said"]), list)  # not ragged
+    assert isinstance(layer.detokenize([[5, 6]]), list)  # not a tensor
+    with pytest.raises(UnicodeDecodeError):
+        layer.tokenize(tf.constant([b"bad \xff bytes"]))
+    keras.backend.clear_session()  # Frees its TF Text resource for good.
+    dataset = tf.data.Dataset.from_tensor_slices(["and he said"])
+    with pytest.raises(tf.errors.NotFoundError):
+        next(iter(dataset.map(layer.tokenize)))

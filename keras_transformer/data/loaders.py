@@ -1,6 +1,6 @@
 """Loaders for the bundled corpora and for user text files.
 
-The bundled corpora (built by `keras_transformer.data.build_corpora`, see
+The bundled corpora (built by `tools/build_corpora.py`, see
 `bundled/PROVENANCE.md`) ship inside the package, so demos and tests run on a
 fresh machine without network access. The file readers check their input and
 report a malformed line with the file name, the 1-based line number and what
@@ -54,7 +54,7 @@ def _bundled_lines(name):
     except FileNotFoundError as error:
         raise DataFormatError(
             f"Bundled corpus file {name!r} is missing from the package; "
-            "rebuild it with `python -m keras_transformer.data.build_corpora`."
+            "rebuild it with `python -m tools.build_corpora`."
         ) from error
 
 
@@ -124,8 +124,9 @@ def load_bundled_genre(split):
 def load_bundled_lm_text(split):
     """Load the bundled English language-model text, one verse per line.
 
-    The splits hold whole books (see `build_corpora.LM_VALID_BOOKS` and
-    `LM_TEST_BOOKS`), so no context leaks from evaluation into training.
+    The splits hold whole books (`LM_VALID_BOOKS` and `LM_TEST_BOOKS` in
+    `tools/build_corpora.py`), so no context leaks from evaluation into
+    training.
 
     Args:
         split: `"train"`, `"valid"` or `"test"`.

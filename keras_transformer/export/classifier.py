@@ -6,13 +6,11 @@ and `tensorflow_text`) classifies raw text:
 
 - `serving_default(text: tf.string [B]) -> {"label": tf.string [B],
   "probabilities": tf.float32 [B, C]}`, C the number of classes, in the
-  order of the model directory's `class_names` metadata.
+  order of the model directory's `metadata["inference"]["class_names"]`.
 
 Texts are encoded exactly as in training (`[CLS] pieces [SEP]`, truncated
 to the model's sequence length) by `keras_transformer.data.bert.encode_batch`.
 """
-
-import os
 
 import tensorflow as tf
 
@@ -20,6 +18,7 @@ from keras_transformer.data.bert import encode_batch
 from keras_transformer.export.common import (
     check_export_destination,
     export_saved_model,
+    open_source,
 )
 
 
@@ -28,10 +27,11 @@ class ClassifierServingModule(tf.Module):
 
     Args:
         model: a model built by
-            `keras_transformer.applications.bert.bert_classifier`.
+            `keras_transformer.applications.bert.bert_classifier` (or
+            `bert_ensemble`, `ngram_classifier`).
         tokenizer: its `keras_transformer.tokenizers.SubwordTokenizer`.
         class_names: list of str, one per output of the model.
-        sequence_length: the longest encoded sequence.
+        sequence_length: int, the longest encoded sequence.
     """
 
     def __init__(self, model, tokenizer, class_names, sequence_length):
@@ -65,38 +65,38 @@ class ClassifierServingModule(tf.Module):
         return {"label": label, "probabilities": probabilities}
 
 
-def export_classifier(model_dir, output, overwrite=False):
-    """Exports a trained classifier directory as a TF Serving SavedModel.
+def export_classifier(source, output, overwrite=False):
+    """Exports a classifier as a TF Serving SavedModel.
 
     Args:
-        model_dir: a directory written by `keras-transformer train
-            classifier` (or `keras_transformer.tasks.bert.train_classifier`).
-        output: the versioned destination, `.../NAME/VERSION`.
-        overwrite: replace an existing version.
+        source: str, a classifier directory (an ensemble too), or an
+            object with `.model`, `.tokenizer` and `.metadata` (a
+            `keras_transformer.inference.TextClassifier`; its
+            `class_names` and `sequence_length` are used).
+        output: str, the versioned destination `.../NAME/VERSION`.
+        overwrite: bool, default False. Replace an existing version.
 
     Returns:
         The absolute export path.
 
     Example:
-    >>> from keras_transformer.export.classifier import export_classifier
-    >>> export_classifier("models/genre",
+    >>> from keras_transformer.export import export_classifier
+    >>> export_classifier("runs/genre",
     ...                   "saved_models/genre/1")  # doctest: +SKIP
     """
-    from keras_transformer.tasks.bert import load_classifier
-
     # Refuse a bad destination before the slow loading and tracing.
     output = check_export_destination(output, overwrite)
-    classifier = load_classifier(model_dir)
+    source = open_source(source, "classifier")
     module = ClassifierServingModule(
-        classifier.model,
-        classifier.tokenizer,
-        classifier.class_names,
-        classifier.sequence_length,
+        source.model,
+        source.tokenizer,
+        source.inference["class_names"],
+        source.inference["sequence_length"],
     )
     signature = module.serving_default.get_concrete_function()
     return export_saved_model(
         module,
-        os.fspath(output),
+        output,
         signatures={"serving_default": signature},
         overwrite=overwrite,
     )

@@ -1,12 +1,117 @@
-"""Shared SavedModel writing: TF Serving layout, atomic, no silent overwrite."""
+"""Shared SavedModel writing: TF Serving layout, atomic, no silent overwrite.
 
+Every exporter takes a `source`: a model directory path (opened through
+`keras_transformer.model_dir.open_model_dir`) or an object with `.model`,
+`.tokenizer` and `.metadata` attributes (an inference object such as a
+`keras_transformer.inference.Translator`; this package never imports
+`inference`). `open_source` turns either into one `Source`.
+"""
+
+import dataclasses
 import os
 
-from keras_transformer.training import atomic_directory
+from keras_transformer import model_dir as model_dir_lib
 
 
 class ExportError(ValueError):
     """The export destination or model cannot be exported as asked."""
+
+
+@dataclasses.dataclass
+class Source:
+    """What an exporter needs: model, tokenizer, task and settings.
+
+    Attributes:
+        model: the `keras.Model`.
+        tokenizer: its `SubwordTokenizer`.
+        metadata: dict, the model directory's metadata (possibly partial
+            for an object made without a directory).
+        task: str, `metadata["task"]`.
+        inference: dict, `metadata["inference"]` updated with the object's
+            own settings (`max_length`, `class_names`, `sequence_length`).
+    """
+
+    model: object
+    tokenizer: object
+    metadata: dict
+    task: str
+    inference: dict
+
+
+# Settings an inference object may hold itself (and override the
+# metadata's with, e.g. `Translator(..., max_length=32)`).
+_OBJECT_SETTINGS = ("max_length", "class_names", "sequence_length")
+
+
+def source_task(source):
+    """The task of a model directory path or an inference object.
+
+    Args:
+        source: str / path-like, or an object with `.metadata` (and
+            optionally `.task`).
+
+    Returns:
+        str, the task name.
+    """
+    if isinstance(source, (str, os.PathLike)):
+        return model_dir_lib.read_metadata(os.fspath(source))["task"]
+    metadata = _object_metadata(source)
+    task = metadata.get("task") or getattr(source, "task", None)
+    if not task:
+        raise ExportError(
+            "`source` must be a model directory or an object whose "
+            "`.metadata` has a 'task'. Received: source of type "
+            f"{type(source).__name__} without a task"
+        )
+    return task
+
+
+def _object_metadata(source):
+    for name in ("model", "tokenizer"):
+        if not hasattr(source, name):
+            raise ExportError(
+                "`source` must be a model directory path or an object with "
+                f"`.model`, `.tokenizer` and `.metadata`. Received: source "
+                f"of type {type(source).__name__} without `.{name}`"
+            )
+    return dict(getattr(source, "metadata", None) or {})
+
+
+def open_source(source, task):
+    """Opens a model directory or reads an inference object.
+
+    Args:
+        source: a model directory path, or an object with `.model`,
+            `.tokenizer` and `.metadata`.
+        task: str, the task the exporter handles.
+
+    Returns:
+        A `Source`.
+
+    Raises:
+        keras_transformer.model_dir.ModelDirectoryError: a directory that
+            is missing, unfinished or of another task.
+        ExportError: an object of another task.
+    """
+    if isinstance(source, (str, os.PathLike)):
+        metadata, model, tokenizer = model_dir_lib.open_model_dir(
+            os.fspath(source), task
+        )
+        inference = dict(metadata.get("inference") or {})
+        return Source(model, tokenizer, metadata, task, inference)
+    metadata = _object_metadata(source)
+    found = source_task(source)
+    if found != task:
+        raise ExportError(
+            f"This exporter takes a {task!r} model. Received: a {found!r} "
+            f"{type(source).__name__}"
+        )
+    inference = dict(metadata.get("inference") or {})
+    for name in _OBJECT_SETTINGS:
+        value = getattr(source, name, None)
+        if value is not None:
+            inference[name] = value
+    return Source(source.model, source.tokenizer, metadata, task, inference)
 
 
 def validate_version_dir(output):
@@ -15,10 +120,18 @@ def validate_version_dir(output):
     TF Serving loads the highest integer-named subdirectory of a model base
     path, so the last path component must be a positive integer.
 
+    Args:
+        output: str or path-like, the export destination.
+
     Returns:
         The absolute path.
+
+    Example:
+    >>> from keras_transformer.export import validate_version_dir
+    >>> validate_version_dir("/tmp/saved_models/genre/1")
+    '/tmp/saved_models/genre/1'
     """
-    output = os.path.abspath(output)
+    output = os.path.abspath(os.fspath(output))
     version = os.path.basename(output)
     if not version.isdigit() or int(version) <= 0:
         raise ExportError(
@@ -35,6 +148,10 @@ def check_export_destination(output, overwrite=False):
     Exporters call it before their slow loading and tracing, and
     `export_saved_model` again before writing.
 
+    Args:
+        output: str or path-like, the export destination.
+        overwrite: bool, default False. Accept an existing version.
+
     Returns:
         The absolute export path.
     """
@@ -42,7 +159,8 @@ def check_export_destination(output, overwrite=False):
     if os.path.exists(output) and not overwrite:
         raise ExportError(
             f"{output} already exists; TF Serving versions are immutable. "
-            "Export to a new version number or pass --overwrite."
+            "Export to a new version number or pass overwrite=True "
+            "(`--overwrite`)."
         )
     return output
 
@@ -54,10 +172,10 @@ def export_saved_model(module, output, signatures, overwrite=False):
         module: the `tf.Module` holding the signatures' functions (and
             any lookup resources); the variables the signatures capture
             are tracked here.
-        output: `.../NAME/VERSION`.
+        output: str, `.../NAME/VERSION`.
         signatures: dict of signature name -> concrete function (or a
             `tf.function` with an `input_signature`).
-        overwrite: replace an existing version.
+        overwrite: bool, default False. Replace an existing version.
 
     Returns:
         The absolute export path.
@@ -80,6 +198,6 @@ def export_saved_model(module, output, signatures, overwrite=False):
                 seen.add(id(variable))
                 captured.append(variable)
     module._serving_variables = captured
-    with atomic_directory(output, overwrite=overwrite) as tmp:
+    with model_dir_lib.atomic_directory(output, overwrite=overwrite) as tmp:
         tf.saved_model.save(module, tmp, signatures=signatures)
     return output

@@ -6,6 +6,8 @@ any process importing only `tensorflow` and `tensorflow_text`) translates
 raw strings. Signatures:
 
 - `serving_default`: `text` tf.string [B] -> `translation` tf.string [B].
+  A text with no subword pieces (empty, or only whitespace) translates to
+  "", as `keras_transformer.inference.Translator` answers it.
 - `translate_ids`: `encoder_token_ids` int32 [B, S] (0 = padding, each
   source ending with the end token 3) -> `token_ids` int32 [B, L] (start
   token 2, the output, the end token 3, then padding 0).
@@ -13,7 +15,12 @@ raw strings. Signatures:
 
 import tensorflow as tf
 
-from keras_transformer.export.common import export_saved_model
+from keras_transformer.applications.translation import Seq2SeqDecoder
+from keras_transformer.export.common import (
+    check_export_destination,
+    export_saved_model,
+    open_source,
+)
 from keras_transformer.generation import GreedySampler, decode
 
 
@@ -21,16 +28,20 @@ class TranslationModule(tf.Module):
     """The `tf.Module` written to the SavedModel.
 
     Args:
-        translator: a `keras_transformer.tasks.translation.Translator`.
+        model: a model built by
+            `keras_transformer.applications.translation.transformer_seq2seq`.
+        tokenizer: its `keras_transformer.tokenizers.SubwordTokenizer`.
+        max_length: int or None (default). Target buffer length, start
+            token included; None means the model's `max_sequence_length`.
     """
 
-    def __init__(self, translator):
+    def __init__(self, model, tokenizer, max_length=None):
         super().__init__(name="translation")
-        self.tokenizer = translator.tokenizer
-        self._decoder = translator.decoder
-        self._max_length = int(translator.max_length)
-        self._start_id = int(translator.tokenizer.start_id)
-        self._end_id = int(translator.tokenizer.end_id)
+        self.tokenizer = tokenizer
+        self._decoder = Seq2SeqDecoder(model)
+        self._max_length = int(max_length or self._decoder.max_sequence_length)
+        self._start_id = int(tokenizer.start_id)
+        self._end_id = int(tokenizer.end_id)
 
     def _decode_ids(self, encoder_token_ids):
         token_ids, cache = self._decoder.prepare(
@@ -47,9 +58,9 @@ class TranslationModule(tf.Module):
             pad_token_id=0,
         )
 
-    def _encode_text(self, text):
-        # [B] strings -> ragged [B, None] ids, truncated, end token appended.
-        ids = self.tokenizer.tokenize(text)[:, : self._max_length - 1]
+    def _encode_pieces(self, pieces):
+        # Ragged [B, None] pieces -> [B, S] ids, truncated, end appended.
+        ids = pieces[:, : self._max_length - 1]
         end = tf.fill([ids.nrows(), 1], tf.constant(self._end_id, tf.int32))
         ids = tf.concat([ids, end], axis=1).to_tensor(0)  # [B, S]
         # Round S up to a multiple of 8, as the Python translator does.
@@ -61,8 +72,12 @@ class TranslationModule(tf.Module):
         input_signature=[tf.TensorSpec([None], tf.string, name="text")]
     )
     def serve_text(self, text):
-        token_ids = self._decode_ids(self._encode_text(text))
-        translation = self.tokenizer.detokenize(token_ids[:, 1:])
+        pieces = self.tokenizer.tokenize(text)  # [B, None]
+        token_ids = self._decode_ids(self._encode_pieces(pieces))
+        translation = self.tokenizer.detokenize(token_ids[:, 1:])  # [B]
+        # Nothing to translate (empty or whitespace-only text): "".
+        blank = tf.equal(pieces.row_lengths(), 0)  # [B]
+        translation = tf.where(blank, tf.zeros_like(translation), translation)
         return {"translation": translation}
 
     @tf.function(
@@ -74,24 +89,31 @@ class TranslationModule(tf.Module):
         return {"token_ids": self._decode_ids(encoder_token_ids)}
 
 
-def export_translator(translator, output, overwrite=False):
-    """Writes a translator as a TF Serving SavedModel.
+def export_translation(source, output, overwrite=False):
+    """Exports a translation model as a TF Serving SavedModel.
 
     Args:
-        translator: a `keras_transformer.tasks.translation.Translator`.
-        output: `.../NAME/VERSION` (TF Serving's layout).
-        overwrite: replace an existing version.
+        source: str, a translation model directory, or an object with
+            `.model`, `.tokenizer` and `.metadata` (a
+            `keras_transformer.inference.Translator`; its `max_length` is
+            used).
+        output: str, the versioned destination `.../NAME/VERSION`.
+        overwrite: bool, default False. Replace an existing version.
 
     Returns:
         The absolute export path.
 
     Example:
-    >>> from keras_transformer.tasks.translation import load_translator
-    >>> from keras_transformer.export.translation import export_translator
-    >>> export_translator(load_translator("runs/en-es"),
-    ...                   "saved_models/en-es/1")  # doctest: +SKIP
+    >>> from keras_transformer.export import export_translation
+    >>> export_translation("runs/en-es",
+    ...                    "saved_models/en-es/1")  # doctest: +SKIP
     """
-    module = TranslationModule(translator)
+    # Refuse a bad destination before the slow loading and tracing.
+    output = check_export_destination(output, overwrite)
+    source = open_source(source, "translation")
+    module = TranslationModule(
+        source.model, source.tokenizer, source.inference.get("max_length")
+    )
     signatures = {
         "serving_default": module.serve_text.get_concrete_function(),
         "translate_ids": module.serve_ids.get_concrete_function(),

@@ -8,17 +8,16 @@ the same loop. `compile_decode` compiles the loop once per input shape. See
 """
 
 from keras_transformer.generation import stateless_random
+from keras_transformer.generation.beam_search import BeamSampler
 from keras_transformer.generation.decoding import compile_decode, decode
 from keras_transformer.generation.samplers import (
-    BeamSampler,
     GreedySampler,
     RandomSampler,
     Sampler,
     TopKSampler,
     TopPSampler,
-    get,
-    serialize,
 )
+from keras_transformer.generation.serialization import get, serialize
 
 __all__ = [
     "BeamSampler",

@@ -1,9 +1,9 @@
 """Samplers: each one only chooses the next token from next-token logits.
 
 The decode loop (`keras_transformer.generation.decode`) calls a sampler's
-`choose(logits, seed)` once per step. Beam search (`BeamSampler`) keeps state
-across steps, so `decode` runs it with its own loop body; the sampler object
-only carries its settings.
+`choose(logits, seed)` once per step. Beam search keeps state across steps,
+so it lives in `beam_search.py` (`BeamSampler`, whose object only carries
+its settings, and the search that `decode` runs for it).
 
 Knobs that a serving signature may want to change at run time (`temperature`,
 `k`, `p`, `length_penalty`) accept Python numbers or scalar tensors. Python
@@ -96,16 +96,30 @@ def _sorted_top(logits, k):
 class Sampler:
     """Base class of the samplers: chooses next tokens from logits.
 
-    Subclasses implement `choose(logits, seed)` and `get_config()`.
+    Subclasses implement `choose(logits, seed)` and `get_config()`, and are
+    registered with `keras.saving.register_keras_serializable`, so
+    `keras_transformer.generation.serialize` and `get` round-trip them.
+    Calling a sampler is calling `choose`.
 
     Call arguments (of `choose`):
         logits: float tensor `[B, V]`, next-token logits.
-        seed: int32 tensor of shape `[2]` (see
-            `keras_transformer.generation.stateless_random.make_seed`) or
-            `None`. `decode` folds the step index into it at each step.
+        seed: int32 tensor `[2]` or None, default None (see
+            `keras_transformer.generation.stateless_random.make_seed`).
+            `decode` folds the step index into it at each step.
 
     Returns (of `choose`):
         int32 tensor `[B]` of chosen token ids.
+
+    Example:
+    >>> import keras
+    >>> import keras_transformer
+    >>> class LastTokenSampler(keras_transformer.generation.Sampler):
+    ...     def choose(self, logits, seed=None):
+    ...         batch, vocab = keras.ops.shape(logits)
+    ...         return keras.ops.full((batch,), vocab - 1, "int32")
+    >>> sampler = LastTokenSampler()
+    >>> keras.ops.convert_to_numpy(sampler(keras.ops.zeros((2, 5)))).tolist()
+    [4, 4]
     """
 
     def choose(self, logits, seed=None):
@@ -131,18 +145,22 @@ class GreedySampler(Sampler):
     """Chooses the most likely next token (argmax of the logits).
 
     Deterministic: the seed is ignored. Ties go to the lowest token id.
+    Takes no arguments.
 
     Call arguments:
         logits: float tensor `[B, V]`.
-        seed: ignored.
+        seed: ignored, default None.
 
     Returns:
         int32 tensor `[B]`.
 
     Example:
-
+    >>> import keras
+    >>> import keras_transformer
     >>> sampler = keras_transformer.generation.GreedySampler()
-    >>> sampler.choose(keras.ops.array([[0.1, 2.0, 0.3]]))  # -> [1]
+    >>> logits = keras.ops.convert_to_tensor([[0.1, 2.0, 0.3]])
+    >>> keras.ops.convert_to_numpy(sampler.choose(logits)).tolist()
+    [1]
     """
 
     def choose(self, logits, seed=None):
@@ -157,22 +175,30 @@ class RandomSampler(Sampler):
     the same seed gives the same tokens, eagerly and under XLA / `jax.jit`.
 
     Args:
-        temperature: positive float or scalar tensor. Below 1 sharpens the
-            distribution (towards greedy), above 1 flattens it.
+        temperature: positive float or scalar float tensor, default 1.0.
+            Below 1 sharpens the distribution (towards greedy), above 1
+            flattens it.
 
     Call arguments:
         logits: float tensor `[B, V]`.
-        seed: int32 tensor `[2]` or `None` (a fresh random seed).
+        seed: int32 tensor `[2]` or None, default None (a fresh random
+            seed).
 
     Returns:
         int32 tensor `[B]`.
 
     Example:
-
-    >>> logits = keras.ops.array([[1.0, 3.0, 2.0]])
+    >>> import keras
+    >>> import keras_transformer
+    >>> logits = keras.ops.convert_to_tensor([[1.0, 3.0, 2.0]])
     >>> seed = keras_transformer.generation.stateless_random.make_seed(1)
     >>> sampler = keras_transformer.generation.RandomSampler(temperature=0.7)
-    >>> sampler.choose(logits, seed)  # int32 [1]
+    >>> token = keras.ops.convert_to_numpy(sampler.choose(logits, seed))
+    >>> token.shape, int(token[0]) in (0, 1, 2)
+    ((1,), True)
+    >>> again = keras.ops.convert_to_numpy(sampler.choose(logits, seed))
+    >>> again.tolist() == token.tolist()  # the same seed, the same token
+    True
 
     References:
         - [Ackley et al., 1985](https://doi.org/10.1207/s15516709cog0901_7),
@@ -198,23 +224,28 @@ class TopKSampler(Sampler):
         k: positive int or scalar int tensor. A Python int keeps only `k`
             logits per row (`keras.ops.top_k`); a tensor sorts the whole
             vocabulary so `k` can change at run time without retracing.
-        temperature: positive float or scalar tensor applied before
-            sampling.
+        temperature: positive float or scalar float tensor, default 1.0.
+            Applied before sampling.
 
     Call arguments:
         logits: float tensor `[B, V]`.
-        seed: int32 tensor `[2]` or `None`.
+        seed: int32 tensor `[2]` or None, default None.
 
     Returns:
         int32 tensor `[B]`, always one of the row's `k` highest logits
         (ties broken by the lower token id).
 
     Example:
-
-    >>> logits = keras.ops.array([[1.0, 3.0, 2.0, 0.5]])
-    >>> seed = keras_transformer.generation.stateless_random.make_seed(1)
+    >>> import keras
+    >>> import keras_transformer
+    >>> logits = keras.ops.convert_to_tensor([[1.0, 3.0, 2.0, 0.5]])
     >>> sampler = keras_transformer.generation.TopKSampler(k=2)
-    >>> sampler.choose(logits, seed)  # 1 or 2
+    >>> tokens = set()
+    >>> for seed in range(20):
+    ...     seed = keras_transformer.generation.stateless_random.make_seed(seed)
+    ...     tokens.add(int(sampler.choose(logits, seed)[0]))
+    >>> sorted(tokens)  # only the two highest logits
+    [1, 2]
 
     References:
         - [Fan et al., 2018](https://arxiv.org/abs/1805.04833),
@@ -249,24 +280,31 @@ class TopPSampler(Sampler):
     most likely token is always kept.
 
     Args:
-        p: float in (0, 1] or scalar tensor.
-        temperature: positive float or scalar tensor.
-        k: `None`, positive int or scalar int tensor. A Python int limits the
-            sort to the top `k` logits (much cheaper for large vocabularies).
+        p: float in (0, 1] or scalar float tensor. The probability mass
+            kept.
+        temperature: positive float or scalar float tensor, default 1.0.
+        k: None, positive int or scalar int tensor, default None (the whole
+            vocabulary). A Python int limits the sort to the top `k` logits
+            (much cheaper for large vocabularies).
 
     Call arguments:
         logits: float tensor `[B, V]`.
-        seed: int32 tensor `[2]` or `None`.
+        seed: int32 tensor `[2]` or None, default None.
 
     Returns:
         int32 tensor `[B]`.
 
     Example:
-
-    >>> logits = keras.ops.log(keras.ops.array([[0.1, 0.6, 0.3]]))
-    >>> seed = keras_transformer.generation.stateless_random.make_seed(1)
+    >>> import keras
+    >>> import keras_transformer
+    >>> logits = keras.ops.log(keras.ops.convert_to_tensor([[0.1, 0.6, 0.3]]))
     >>> sampler = keras_transformer.generation.TopPSampler(p=0.7)
-    >>> sampler.choose(logits, seed)  # 1 or 2 (0.6 < 0.7 <= 0.9)
+    >>> tokens = set()
+    >>> for seed in range(20):
+    ...     seed = keras_transformer.generation.stateless_random.make_seed(seed)
+    ...     tokens.add(int(sampler.choose(logits, seed)[0]))
+    >>> sorted(tokens)  # 0.6 < 0.7 <= 0.6 + 0.3: tokens 1 and 2 only
+    [1, 2]
 
     References:
         - [Holtzman et al., 2020](https://arxiv.org/abs/1904.09751),
@@ -306,180 +344,3 @@ class TopPSampler(Sampler):
 
     def get_config(self):
         return {"p": self.p, "temperature": self.temperature, "k": self.k}
-
-
-@keras.saving.register_keras_serializable(package="keras_transformer")
-class BeamSampler(Sampler):
-    """Beam search settings; `decode` runs the search over the shared cache.
-
-    Each row keeps `num_beams` hypotheses. At every step all `num_beams * V`
-    one-token extensions are scored by their summed log-probability divided
-    by the GNMT length penalty `((5 + length) / 6) ** length_penalty`
-    (`length` counts generated tokens, stop token included); the best
-    `num_beams` survive and the cache is reordered by their parent beam. A
-    finished beam (it produced a stop token) only extends with the pad token
-    at zero cost, so it competes with the live beams at its final score.
-
-    Args:
-        num_beams: int >= 1. `num_beams=1` is greedy search.
-        length_penalty: float >= 0 or scalar tensor (GNMT alpha). 0 ranks
-            by the summed log-probability; larger values favour longer
-            outputs.
-        return_all_beams: bool. If True, `decode` returns all beams and
-            their scores, best first.
-
-    Returns (from `decode`):
-        int32 `[B, L]` best beams, or with `return_all_beams=True` a tuple
-        `(token_ids [B, K, L], scores [B, K])`.
-
-    Example:
-
-    >>> sampler = keras_transformer.generation.BeamSampler(num_beams=4)
-    >>> keras_transformer.generation.decode(
-    ...     step_fn, token_ids, prompt_mask, cache, sampler, start_index=1
-    ... )
-
-    References:
-        - [Wu et al., 2016](https://arxiv.org/abs/1609.08144), "Google's
-          Neural Machine Translation System" (length penalty, section 7).
-    """
-
-    def __init__(self, num_beams, length_penalty=0.0, return_all_beams=False):
-        if (
-            isinstance(num_beams, bool)
-            or not isinstance(num_beams, int)
-            or num_beams < 1
-        ):
-            raise ValueError(
-                "Argument `num_beams` must be an integer >= 1. "
-                f"Received: num_beams={num_beams}"
-            )
-        if _is_number(length_penalty) and length_penalty < 0:
-            raise ValueError(
-                "Argument `length_penalty` must be >= 0. "
-                f"Received: length_penalty={length_penalty}"
-            )
-        if not _is_number(length_penalty) and not hasattr(
-            length_penalty, "shape"
-        ):
-            raise ValueError(
-                "Argument `length_penalty` must be a number or a scalar "
-                f"tensor. Received: length_penalty={length_penalty}"
-            )
-        if not isinstance(return_all_beams, bool):
-            raise ValueError(
-                "Argument `return_all_beams` must be a bool. "
-                f"Received: return_all_beams={return_all_beams}"
-            )
-        self.num_beams = num_beams
-        self.length_penalty = length_penalty
-        self.return_all_beams = return_all_beams
-
-    def choose(self, logits, seed=None):
-        raise ValueError(
-            "BeamSampler keeps state across steps and has no per-step "
-            "`choose`; pass it to `keras_transformer.generation.decode`. "
-            f"Received: sampler={self!r}"
-        )
-
-    def penalty(self, lengths):
-        """GNMT length penalty `((5 + lengths) / 6) ** length_penalty`.
-
-        Args:
-            lengths: int or float tensor of generated lengths.
-
-        Returns:
-            float32 tensor of the shape of `lengths`.
-        """
-        lengths = ops.cast(lengths, "float32")
-        alpha = self.length_penalty
-        if _is_number(alpha) and alpha == 0:
-            return ops.ones_like(lengths)
-        return ops.power((5.0 + lengths) / 6.0, ops.cast(alpha, "float32"))
-
-    def get_config(self):
-        return {
-            "num_beams": self.num_beams,
-            "length_penalty": self.length_penalty,
-            "return_all_beams": self.return_all_beams,
-        }
-
-
-_ALIASES = {
-    "greedy": GreedySampler,
-    "random": RandomSampler,
-    "temperature": RandomSampler,
-    "top_k": TopKSampler,
-    "top_p": TopPSampler,
-    "beam": BeamSampler,
-}
-
-
-def serialize(sampler):
-    """Returns the Keras serialization dict of a sampler.
-
-    Args:
-        sampler: a `Sampler` instance.
-
-    Returns:
-        A JSON-friendly dict accepted by `keras_transformer.generation.get`.
-    """
-    return keras.saving.serialize_keras_object(sampler)
-
-
-def get(identifier, **kwargs):
-    """Returns a sampler from a name, a config dict or a sampler instance.
-
-    Args:
-        identifier: a `Sampler` (returned as is), one of the names
-            `"greedy"`, `"random"` (alias `"temperature"`), `"top_k"`,
-            `"top_p"`, `"beam"`, a dict made by
-            `keras_transformer.generation.serialize`, or a plain dict
-            `{"class_name": name, "config": {...}}` with one of the names.
-        **kwargs: constructor arguments used with a name, e.g.
-            `get("top_k", k=5)`.
-
-    Returns:
-        A `Sampler` instance.
-
-    Example:
-
-    >>> keras_transformer.generation.get("top_p", p=0.9)
-    >>> keras_transformer.generation.get({"class_name": "beam",
-    ...                                  "config": {"num_beams": 4}})
-    """
-    if isinstance(identifier, Sampler):
-        if kwargs:
-            raise ValueError(
-                "Keyword arguments are only accepted with a sampler name. "
-                f"Received: kwargs={kwargs}"
-            )
-        return identifier
-    if isinstance(identifier, str):
-        key = identifier.lower()
-        if key not in _ALIASES:
-            raise ValueError(
-                f"Unknown sampler name. Expected one of {sorted(_ALIASES)}. "
-                f"Received: identifier={identifier}"
-            )
-        return _ALIASES[key](**kwargs)
-    if isinstance(identifier, dict):
-        name = identifier.get("class_name")
-        if isinstance(name, str) and name.lower() in _ALIASES:
-            config = dict(identifier.get("config") or {})
-            config.update(kwargs)
-            return _ALIASES[name.lower()](**config)
-        sampler = keras.saving.deserialize_keras_object(identifier)
-        if not isinstance(sampler, Sampler):
-            raise ValueError(
-                "The config does not describe a sampler. "
-                f"Received: identifier={identifier}"
-            )
-        if kwargs:
-            config = {**sampler.get_config(), **kwargs}
-            sampler = type(sampler).from_config(config)
-        return sampler
-    raise ValueError(
-        "Argument `identifier` must be a sampler, a name or a config dict. "
-        f"Received: identifier={identifier}"
-    )

@@ -45,17 +45,20 @@ def make_seed(seed=None):
     """Converts a seed argument to an int32 seed tensor of shape `[2]`.
 
     Args:
-        seed: `None` (a fresh seed is drawn from the operating system; this
-            happens in Python, so inside a traced function it is frozen at
-            trace time: pass a seed tensor there), a Python int, a scalar
-            integer tensor, or an integer tensor of shape `[2]`.
+        seed: None, int, scalar int tensor or int tensor of shape `[2]`,
+            default None. With None a fresh seed is drawn from the
+            operating system; this happens in Python, so inside a traced
+            function it is frozen at trace time: pass a seed tensor there.
 
     Returns:
         An int32 tensor of shape `[2]`.
 
     Example:
-
+    >>> import keras
+    >>> import keras_transformer
     >>> seed = keras_transformer.generation.stateless_random.make_seed(42)
+    >>> keras.ops.convert_to_numpy(seed).tolist()
+    [42, 0]
     """
     if seed is None:
         seed = py_random.SystemRandom().randrange(1 << 31)
@@ -88,11 +91,24 @@ def fold_in(seed, data):
 
     Args:
         seed: int32 tensor of shape `[2]`.
-        data: Python int or int32 scalar tensor.
+        data: int or scalar int32 tensor.
 
     Returns:
         An int32 tensor of shape `[2]`, independent of `seed` for sampling
         purposes.
+
+    Example:
+    >>> import keras
+    >>> import keras_transformer
+    >>> random = keras_transformer.generation.stateless_random
+    >>> seed = random.make_seed(42)
+    >>> step_3 = keras.ops.convert_to_numpy(random.fold_in(seed, 3))
+    >>> step_4 = keras.ops.convert_to_numpy(random.fold_in(seed, 4))
+    >>> step_3.tolist() != step_4.tolist()
+    True
+    >>> step_3.tolist() == keras.ops.convert_to_numpy(
+    ...     random.fold_in(seed, 3)).tolist()
+    True
     """
     data = ops.cast(data, "int32")
     first = _mix(ops.bitwise_xor(seed[0], _mix(data + _GOLDEN)))
@@ -124,15 +140,19 @@ def uniform(shape, seed, dtype="float32"):
         shape: tuple of ints; a dimension may also be a scalar int tensor
             where the backend allows dynamic shapes (TensorFlow graphs).
         seed: int32 tensor of shape `[2]` (see `make_seed`).
-        dtype: float dtype of the result.
+        dtype: str, default `"float32"`. Float dtype of the result.
 
     Returns:
         A tensor of `shape` with values in (0, 1) (never exactly 0 or 1).
 
     Example:
-
-    >>> from keras_transformer.generation import stateless_random
-    >>> u = stateless_random.uniform((2, 3), stateless_random.make_seed(1))
+    >>> import keras
+    >>> import keras_transformer
+    >>> random = keras_transformer.generation.stateless_random
+    >>> u = keras.ops.convert_to_numpy(
+    ...     random.uniform((2, 3), random.make_seed(1)))
+    >>> u.shape, bool(((0 < u) & (u < 1)).all())
+    ((2, 3), True)
     """
     # 24 random bits give float32-exact values k / 2**24; the half step
     # offset keeps them away from 0 and 1.
@@ -150,10 +170,18 @@ def gumbel(shape, seed, dtype="float32"):
     Args:
         shape: tuple of ints (see `uniform`).
         seed: int32 tensor of shape `[2]` (see `make_seed`).
-        dtype: float dtype of the result.
+        dtype: str, default `"float32"`. Float dtype of the result.
 
     Returns:
         A tensor of `shape`.
+
+    Example:
+    >>> import keras
+    >>> import keras_transformer
+    >>> random = keras_transformer.generation.stateless_random
+    >>> noise = random.gumbel((1000,), random.make_seed(7))
+    >>> round(float(keras.ops.mean(noise)), 1)  # Euler's constant, 0.577
+    0.6
 
     References:
         - [Maddison et al., 2014](https://arxiv.org/abs/1411.0030),

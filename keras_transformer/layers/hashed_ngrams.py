@@ -24,13 +24,17 @@ class HashedNgrams(keras.layers.Layer):
     Classification", 2016).
 
     Args:
-        vocabulary_size: number of token ids (at most about 5.7 million).
-        orders: tuple of n-gram orders, e.g. `(1, 2)`.
-        buckets: hash buckets per order above 1.
+        vocabulary_size: int, the number of token ids (at most about 5.7
+            million, so the rolling hash fits in int32).
+        orders: tuple of distinct positive ints, default `(1, 2)`. The
+            n-gram orders.
+        buckets: int, default `2**18`. Hash buckets per order above 1.
+        **kwargs: standard `keras.layers.Layer` arguments (`name`,
+            `dtype`, ...).
 
     Call arguments:
-        token_ids: int [B, T].
-        padding_mask: [B, T], true/1 for real tokens.
+        token_ids: int tensor [B, T].
+        padding_mask: bool or int tensor [B, T], True/1 for real tokens.
 
     Returns:
         `(features, mask)`: int32 [B, F] feature ids and bool [B, F], with F
@@ -39,12 +43,16 @@ class HashedNgrams(keras.layers.Layer):
 
     Example:
     >>> import numpy as np
-    >>> from keras_transformer.layers import HashedNgrams
-    >>> layer = HashedNgrams(10, orders=(1, 2), buckets=100)
+    >>> import keras
+    >>> import keras_transformer
+    >>> layer = keras_transformer.layers.HashedNgrams(
+    ...     10, orders=(1, 2), buckets=100)
     >>> ids = np.array([[2, 5, 3, 0]])
     >>> features, mask = layer(ids, ids != 0)
-    >>> features.shape, layer.num_features
+    >>> tuple(features.shape), layer.num_features
     ((1, 7), 110)
+    >>> keras.ops.convert_to_numpy(mask).astype(int).tolist()
+    [[1, 1, 1, 0, 1, 1, 0]]
     """
 
     def __init__(self, vocabulary_size, orders=(1, 2), buckets=2**18, **kwargs):
@@ -72,6 +80,7 @@ class HashedNgrams(keras.layers.Layer):
         self.vocabulary_size = vocabulary_size
         self.orders = tuple(sorted(orders))
         self.buckets = buckets
+        # The number of feature ids, rows of the embedding that follows.
         self.num_features = sum(
             vocabulary_size if n == 1 else buckets for n in self.orders
         )

@@ -27,22 +27,27 @@ def causal_mask(query_length, key_length=None, start_index=0):
     """Returns a lower-triangular mask allowing each query to see its past.
 
     Args:
-        query_length: int or scalar tensor, the number of queries T.
-        key_length: int or scalar tensor, the number of keys S. Defaults to
-            `query_length`.
-        start_index: int or scalar tensor, the absolute position of the first
-            query. Used during cached decoding, where the T queries sit at
-            positions `start_index ... start_index + T - 1` of a key buffer
-            of length S.
+        query_length: int or scalar int tensor, the number of queries T.
+        key_length: int, scalar int tensor or None, default None (then
+            `query_length`). The number of keys S.
+        start_index: int or scalar int tensor, default 0. The absolute
+            position of the first query. Used during cached decoding, where
+            the T queries sit at positions `start_index ... start_index + T
+            - 1` of a key buffer of length S.
 
     Returns:
         A boolean tensor of shape [1, T, S], True where key position
         `s <= start_index + t`.
 
     Example:
-    >>> from keras_transformer.layers import masks
-    >>> masks.causal_mask(3).shape
-    (1, 3, 3)
+    >>> import keras
+    >>> import keras_transformer
+    >>> mask = keras_transformer.layers.masks.causal_mask(3)
+    >>> keras.ops.convert_to_numpy(mask).astype(int).tolist()
+    [[[1, 0, 0], [1, 1, 0], [1, 1, 1]]]
+    >>> mask = keras_transformer.layers.masks.causal_mask(1, 4, start_index=2)
+    >>> keras.ops.convert_to_numpy(mask).astype(int).tolist()
+    [[[1, 1, 1, 0]]]
     """
     if key_length is None:
         key_length = query_length
@@ -58,7 +63,28 @@ def causal_mask(query_length, key_length=None, start_index=0):
 
 
 def get_implicit_mask(x):
-    """Returns the Keras mask attached to a tensor, or None."""
+    """Returns the Keras mask attached to a tensor, or None.
+
+    Args:
+        x: a tensor, possibly carrying a Keras mask (set by a layer with
+            `compute_mask`, e.g. `TokenAndPositionEmbedding(mask_zero=True)`).
+
+    Returns:
+        The boolean mask [B, T] of `x`, or None when it has none.
+
+    Example:
+    >>> import keras
+    >>> import numpy as np
+    >>> import keras_transformer
+    >>> embed = keras_transformer.layers.TokenAndPositionEmbedding(
+    ...     vocabulary_size=10, sequence_length=4, hidden_dim=2)
+    >>> hidden = embed(np.array([[4, 0]]))
+    >>> mask = keras_transformer.layers.masks.get_implicit_mask(hidden)
+    >>> keras.ops.convert_to_numpy(mask).tolist()
+    [[True, False]]
+    >>> print(keras_transformer.layers.masks.get_implicit_mask(np.ones(2)))
+    None
+    """
     return _keras_private.implicit_mask(x)
 
 
@@ -76,24 +102,30 @@ def merge_masks(
     implicit Keras mask first (with `resolve_padding_mask`).
 
     Args:
-        query_length: the number of queries T.
-        key_length: the number of keys S.
-        padding_mask: optional boolean [B, S], True for real key tokens.
-        attention_mask: optional boolean [B, T, S].
-        use_causal_mask: whether to add a causal mask.
-        start_index: absolute position of the first query (cached decoding).
+        query_length: int or scalar int tensor, the number of queries T.
+        key_length: int or scalar int tensor, the number of keys S.
+        padding_mask: bool or int tensor [B, S] or None, default None. True
+            for real key tokens.
+        attention_mask: bool or int tensor [B, T, S] or None, default None.
+        use_causal_mask: bool, default False. Whether to add a causal mask.
+        start_index: int or scalar int tensor, default 0. The absolute
+            position of the first query (cached decoding).
 
     Returns:
-        A boolean tensor broadcastable to [B, T, S], or None when no mask
+        A boolean tensor broadcastable to [B, T, S] ([B, 1, S] for a padding
+        mask alone, [1, T, S] for a causal mask alone), or None when no mask
         applies.
 
     Example:
+    >>> import keras
     >>> import numpy as np
-    >>> from keras_transformer.layers import masks
-    >>> m = masks.merge_masks(2, 2, padding_mask=np.array([[1, 0]]),
-    ...                       use_causal_mask=True)
-    >>> m.shape
-    (1, 2, 2)
+    >>> import keras_transformer
+    >>> mask = keras_transformer.layers.masks.merge_masks(
+    ...     2, 2, padding_mask=np.array([[1, 0]]), use_causal_mask=True)
+    >>> keras.ops.convert_to_numpy(mask).astype(int).tolist()
+    [[[1, 0], [1, 0]]]
+    >>> print(keras_transformer.layers.masks.merge_masks(2, 2))
+    None
     """
     mask = None
     if padding_mask is not None:
@@ -116,11 +148,22 @@ def resolve_padding_mask(inputs, padding_mask=None):
     """Chooses the explicit padding mask, else the input's Keras mask.
 
     Args:
-        inputs: the key/value tensor, possibly carrying `_keras_mask`.
-        padding_mask: optional explicit boolean [B, S] mask.
+        inputs: the key/value tensor [B, S, ...], possibly carrying a Keras
+            mask.
+        padding_mask: bool or int tensor [B, S] or None, default None. An
+            explicit mask; it wins over the implicit one.
 
     Returns:
-        A boolean [B, S] tensor or None.
+        A boolean tensor [B, S], or None when neither mask exists.
+
+    Example:
+    >>> import keras
+    >>> import numpy as np
+    >>> import keras_transformer
+    >>> mask = keras_transformer.layers.masks.resolve_padding_mask(
+    ...     np.zeros((1, 3, 2)), padding_mask=np.array([[1, 1, 0]]))
+    >>> keras.ops.convert_to_numpy(mask).tolist()
+    [[True, True, False]]
     """
     if padding_mask is not None:
         return ops.cast(padding_mask, "bool")

@@ -32,30 +32,40 @@ class MultiHeadAttention(keras.layers.Layer):
       are then read from the cache and `value` may be omitted.
 
     Args:
-        num_heads: number of attention heads N.
-        key_dim: size of each head H. Defaults to `D // num_heads`, in which
-            case `num_heads` must divide the query feature size D.
-        dropout: dropout rate on the attention probabilities.
-        use_bias: whether the projections have biases.
-        output_dim: feature size of the output; defaults to D.
-        kernel_initializer: initializer of the projection kernels.
-        bias_initializer: initializer of the projection biases.
-        **kwargs: standard `keras.layers.Layer` arguments.
+        num_heads: int, the number of attention heads N.
+        key_dim: int or None, default None (then `D // num_heads`, and
+            `num_heads` must divide the query feature size D). The size of
+            each head H.
+        dropout: float, default 0.0. Dropout rate on the attention
+            probabilities.
+        use_bias: bool, default True. Whether the projections have biases.
+        output_dim: int or None, default None (then D). The feature size of
+            the output.
+        kernel_initializer: str or `keras.initializers.Initializer`,
+            default `"glorot_uniform"`. Initializer of the projection
+            kernels.
+        bias_initializer: str or `keras.initializers.Initializer`, default
+            `"zeros"`. Initializer of the projection biases.
+        **kwargs: standard `keras.layers.Layer` arguments (`name`,
+            `dtype`, ...).
 
     Call arguments:
-        query: [B, T, D] queries.
-        value: optional [B, S, D_kv] keys/values for cross-attention.
-        padding_mask: optional boolean [B, S], True for real key tokens.
-            Defaults to the Keras mask of `value` (or of `query` for
-            self-attention).
-        attention_mask: optional boolean [B, T, S].
-        use_causal_mask: whether query t may only attend to keys <= t.
-        return_attention_scores: also return the attention probabilities
-            [B, N, T, S].
-        cache: optional [B, 2, S, N, H] key/value cache (see above).
-        cache_update_index: optional int or scalar tensor, where to write new
-            self-attention keys/values in the cache.
-        training: whether dropout is active.
+        query: float tensor [B, T, D], the queries.
+        value: float tensor [B, S, D_kv] or None, default None. The keys
+            and values of cross-attention (None for self-attention).
+        padding_mask: bool tensor [B, S] or None, default None (then the
+            Keras mask of `value`, or of `query` for self-attention). True
+            for real key tokens.
+        attention_mask: bool tensor [B, T, S] or None, default None.
+        use_causal_mask: bool, default False. Whether query t may only
+            attend to keys <= t.
+        return_attention_scores: bool, default False. Also return the
+            attention probabilities [B, N, T, S].
+        cache: float tensor [B, 2, S, N, H] or None, default None. The
+            key/value cache (see above).
+        cache_update_index: int, scalar int tensor or None, default None.
+            Where to write the new self-attention keys/values in the cache.
+        training: bool or None, default None. Whether dropout is active.
 
     Returns:
         The attention output [B, T, output_dim]; then, in this order and only
@@ -67,7 +77,13 @@ class MultiHeadAttention(keras.layers.Layer):
     >>> import keras_transformer
     >>> mha = keras_transformer.layers.MultiHeadAttention(num_heads=2)
     >>> x = np.random.rand(2, 5, 16).astype("float32")
-    >>> mha(x, use_causal_mask=True).shape
+    >>> output, scores = mha(x, use_causal_mask=True,
+    ...                      return_attention_scores=True)
+    >>> tuple(output.shape), tuple(scores.shape)
+    ((2, 5, 16), (2, 2, 5, 5))
+    >>> cross = keras_transformer.layers.MultiHeadAttention(num_heads=2)
+    >>> memory = np.random.rand(2, 7, 12).astype("float32")
+    >>> tuple(cross(x, memory).shape)
     (2, 5, 16)
 
     References:
@@ -151,10 +167,30 @@ class MultiHeadAttention(keras.layers.Layer):
         self.built = True
 
     def compute_key_value(self, value):
-        """Projects `value` [B, S, D_kv] to a cross-attention cache.
+        """Projects `value` to a cross-attention cache.
+
+        Only for a cross-attention layer (built with a `value`). Pass the
+        result as `cache` (with `cache_update_index=None`) to attend over
+        `value` without projecting it again.
+
+        Args:
+            value: float tensor [B, S, D_kv], the cross-attention source.
 
         Returns:
             Keys and values stacked as [B, 2, S, N, H].
+
+        Example:
+        >>> import numpy as np
+        >>> import keras_transformer
+        >>> cross = keras_transformer.layers.MultiHeadAttention(num_heads=2)
+        >>> x = np.random.rand(1, 3, 8).astype("float32")
+        >>> memory = np.random.rand(1, 4, 8).astype("float32")
+        >>> full = cross(x, memory)
+        >>> cache = cross.compute_key_value(memory)
+        >>> tuple(cache.shape)
+        (1, 2, 4, 2, 4)
+        >>> bool(np.allclose(cross(x, cache=cache), full, atol=1e-6))
+        True
         """
         if not self.is_cross_attention:
             raise ValueError(

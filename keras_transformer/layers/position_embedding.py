@@ -11,15 +11,19 @@ class PositionEmbedding(keras.layers.Layer):
     """Learned position embedding with one trainable vector per position.
 
     Args:
-        sequence_length: the largest number of positions the layer can embed.
-        initializer: initializer of the [sequence_length, D] table.
-        **kwargs: standard `keras.layers.Layer` arguments.
+        sequence_length: int, the largest number of positions the layer can
+            embed.
+        initializer: str or `keras.initializers.Initializer`, default
+            `"glorot_uniform"`. Initializer of the [sequence_length, D]
+            table.
+        **kwargs: standard `keras.layers.Layer` arguments (`name`,
+            `dtype`, ...).
 
     Call arguments:
-        inputs: a tensor [B, T, D]; its shape selects the positions and the
-            feature size D.
-        start_index: int or scalar int tensor, the position of the first step
-            (for cached decoding).
+        inputs: float tensor [B, T, D]; its shape selects the positions and
+            the feature size D (its values are not used).
+        start_index: int or scalar int tensor, default 0. The position of
+            the first step (for cached decoding).
 
     Returns:
         The position embeddings broadcast to the shape of `inputs`, [B, T, D].
@@ -28,7 +32,7 @@ class PositionEmbedding(keras.layers.Layer):
     >>> import numpy as np
     >>> import keras_transformer
     >>> layer = keras_transformer.layers.PositionEmbedding(sequence_length=16)
-    >>> layer(np.zeros((2, 5, 8), "float32")).shape
+    >>> tuple(layer(np.zeros((2, 5, 8), "float32")).shape)
     (2, 5, 8)
     """
 

@@ -12,14 +12,28 @@ class ProbabilityAverage(keras.layers.Layer):
     and returns `log(mean_k softmax(logits_k))` [B, C] in float32. A
     softmax of the result gives the averaged probabilities exactly (they
     already sum to one), so an ensemble built with this layer is used like
-    any single classifier that returns logits.
+    any single classifier that returns logits. The layer has no weights and
+    computes in float32 whatever the dtype policy (`dtype` defaults to
+    `"float32"`).
+
+    Args:
+        **kwargs: standard `keras.layers.Layer` arguments (`name`,
+            `dtype`, ...).
+
+    Call arguments:
+        inputs: list of two or more float tensors [B, C], one per member.
+
+    Returns:
+        float32 logits [B, C]: `log(mean_k softmax(inputs[k]))`.
 
     Example:
     >>> import numpy as np
-    >>> from keras_transformer.layers import ProbabilityAverage
+    >>> import keras
+    >>> import keras_transformer
+    >>> average = keras_transformer.layers.ProbabilityAverage()
     >>> a = np.log(np.array([[0.8, 0.2]], "float32"))
     >>> b = np.log(np.array([[0.4, 0.6]], "float32"))
-    >>> np.exp(np.asarray(ProbabilityAverage()([a, b]))).round(3)
+    >>> np.exp(keras.ops.convert_to_numpy(average([a, b]))).round(3)
     array([[0.6, 0.4]], dtype=float32)
     """
 

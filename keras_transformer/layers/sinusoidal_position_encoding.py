@@ -17,14 +17,16 @@ class SinusoidalPositionEncoding(keras.layers.Layer):
     returns the encoding only; add it to the token embeddings yourself.
 
     Args:
-        max_wavelength: the longest wavelength of the sinusoids; 10000 in the
-            paper.
-        **kwargs: standard `keras.layers.Layer` arguments.
+        max_wavelength: float, default 10000 (the paper's). The longest
+            wavelength of the sinusoids; must be greater than 1.
+        **kwargs: standard `keras.layers.Layer` arguments (`name`,
+            `dtype`, ...).
 
     Call arguments:
-        inputs: a tensor [B, T, D] (only its shape is used).
-        start_index: int or scalar int tensor, the position of the first
-            step; used when decoding one step at a time from a cache.
+        inputs: float tensor [B, T, D] (only its shape is used).
+        start_index: int or scalar int tensor, default 0. The position of
+            the first step; used when decoding one step at a time from a
+            cache.
 
     Returns:
         A tensor with the shape of `inputs`, [B, T, D], in the layer's compute
@@ -35,8 +37,10 @@ class SinusoidalPositionEncoding(keras.layers.Layer):
     >>> import keras_transformer
     >>> x = np.zeros((2, 5, 8), "float32")
     >>> layer = keras_transformer.layers.SinusoidalPositionEncoding()
-    >>> (x + layer(x)).shape
+    >>> tuple((x + layer(x)).shape)
     (2, 5, 8)
+    >>> [round(float(v), 4) for v in layer(x)[0, 1, :2]]  # sin(1), cos(1)
+    [0.8415, 0.5403]
 
     References:
         Vaswani et al., "Attention Is All You Need", 2017, section 3.5.

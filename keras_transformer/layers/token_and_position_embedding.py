@@ -5,7 +5,12 @@ import math
 import keras
 from keras import ops
 
-from keras_transformer.layers._utils import check_positive_int, check_rate
+from keras_transformer.layers._utils import (
+    check_positive_int,
+    check_rate,
+    check_required,
+    renamed_argument,
+)
 from keras_transformer.layers.position_embedding import PositionEmbedding
 from keras_transformer.layers.sinusoidal_position_encoding import (
     SinusoidalPositionEncoding,
@@ -26,29 +31,42 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
     that same matrix (tied input/output embeddings).
 
     Args:
-        vocabulary_size: number of token ids V.
-        sequence_length: the longest sequence (positions) supported.
-        embedding_dim: model size D.
-        position: `"learned"` (a trainable table) or `"sinusoidal"` (fixed
-            sin/cos encoding of the paper).
-        mask_zero: whether id 0 is padding and produces a mask.
-        scale_embeddings: multiply token embeddings by `sqrt(D)` before adding
-            positions, as in the paper.
-        dropout: dropout rate applied to the sum.
-        embeddings_initializer: initializer of the token embedding table.
-        max_wavelength: for `position="sinusoidal"`, the longest wavelength.
-        position_initializer: for `position="learned"`, the initializer of
-            the [sequence_length, D] position table. Its scale relative to
-            the token table's matters early in training (GPT-2 and BERT
-            draw both from normals of about 0.02).
-        **kwargs: standard `keras.layers.Layer` arguments.
+        vocabulary_size: int, the number of token ids V.
+        sequence_length: int, the longest sequence (positions) supported.
+        hidden_dim: int, the model size D (required).
+        position: str, default `"learned"`. `"learned"` (a trainable
+            table) or `"sinusoidal"` (the fixed sin/cos encoding of the
+            paper).
+        mask_zero: bool, default True. Whether id 0 is padding and
+            produces a mask.
+        scale_embeddings: bool, default False. Multiply the token
+            embeddings by `sqrt(D)` before adding positions, as in the
+            paper.
+        dropout: float, default 0.0. Dropout rate applied to the sum.
+        embeddings_initializer: str or `keras.initializers.Initializer`,
+            default `"uniform"`. Initializer of the token embedding table.
+        max_wavelength: float, default 10000. For `position="sinusoidal"`,
+            the longest wavelength.
+        position_initializer: str or `keras.initializers.Initializer`,
+            default `"glorot_uniform"`. For `position="learned"`, the
+            initializer of the [sequence_length, D] position table. Its
+            scale relative to the token table's matters early in training
+            (GPT-2 and BERT draw both from normals of about 0.02).
+        embedding_dim: int or None, default None. Deprecated name of
+            `hidden_dim` (keyword only); it warns with a
+            `DeprecationWarning`, also when an old config or `.keras` file
+            is loaded. `get_config()` writes `hidden_dim`.
+        **kwargs: standard `keras.layers.Layer` arguments (`name`,
+            `dtype`, ...).
 
     Call arguments:
-        inputs: int token ids [B, T], or hidden states [B, T, D] when
-            `reverse=True`.
-        start_index: position of the first token (for cached decoding).
-        reverse: if True, return logits `inputs @ token_embeddings^T`.
-        training: whether dropout is active.
+        inputs: int tensor [B, T] of token ids, or float hidden states
+            [B, T, D] when `reverse=True`.
+        start_index: int or scalar int tensor, default 0. Position of the
+            first token (for cached decoding).
+        reverse: bool, default False. If True, return the logits
+            `inputs @ token_embeddings^T`.
+        training: bool or None, default None. Whether dropout is active.
 
     Returns:
         Embeddings [B, T, D] (with a Keras mask when `mask_zero`), or logits
@@ -58,9 +76,9 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
     >>> import numpy as np
     >>> import keras_transformer
     >>> embed = keras_transformer.layers.TokenAndPositionEmbedding(
-    ...     vocabulary_size=50, sequence_length=16, embedding_dim=8)
+    ...     vocabulary_size=50, sequence_length=16, hidden_dim=8)
     >>> hidden = embed(np.array([[5, 6, 0]]))
-    >>> hidden.shape, embed(hidden, reverse=True).shape
+    >>> tuple(hidden.shape), tuple(embed(hidden, reverse=True).shape)
     ((1, 3, 8), (1, 3, 50))
     """
 
@@ -68,7 +86,7 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
         self,
         vocabulary_size,
         sequence_length,
-        embedding_dim,
+        hidden_dim=None,
         position="learned",
         mask_zero=True,
         scale_embeddings=False,
@@ -76,12 +94,22 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
         embeddings_initializer="uniform",
         max_wavelength=10000,
         position_initializer="glorot_uniform",
+        *,
+        embedding_dim=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        hidden_dim = renamed_argument(
+            "TokenAndPositionEmbedding",
+            "hidden_dim",
+            hidden_dim,
+            "embedding_dim",
+            embedding_dim,
+        )
         check_positive_int("vocabulary_size", vocabulary_size)
         check_positive_int("sequence_length", sequence_length)
-        check_positive_int("embedding_dim", embedding_dim)
+        check_required("hidden_dim", hidden_dim)
+        check_positive_int("hidden_dim", hidden_dim)
         check_rate("dropout", dropout)
         if position not in _POSITION_KINDS:
             raise ValueError(
@@ -90,7 +118,7 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
             )
         self.vocabulary_size = vocabulary_size
         self.sequence_length = sequence_length
-        self.embedding_dim = embedding_dim
+        self.hidden_dim = hidden_dim
         self.position = position
         self.mask_zero = mask_zero
         self.scale_embeddings = scale_embeddings
@@ -104,7 +132,7 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
 
         self.token_embedding = keras.layers.Embedding(
             vocabulary_size,
-            embedding_dim,
+            hidden_dim,
             embeddings_initializer=self.embeddings_initializer,
             dtype=self.dtype_policy,
             name="token_embedding",
@@ -126,14 +154,24 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
 
     def build(self, inputs_shape):
         self.token_embedding.build(inputs_shape)
-        self.position_embedding.build(
-            tuple(inputs_shape) + (self.embedding_dim,)
-        )
+        self.position_embedding.build(tuple(inputs_shape) + (self.hidden_dim,))
         self.built = True
 
     @property
     def token_embeddings(self):
-        """The token embedding matrix [V, D] (a `keras.Variable`)."""
+        """The token embedding matrix, shared by `reverse=True`.
+
+        Returns:
+            The `keras.Variable` [V, D] of the token embedding table.
+
+        Example:
+        >>> import keras_transformer
+        >>> embed = keras_transformer.layers.TokenAndPositionEmbedding(
+        ...     vocabulary_size=50, sequence_length=16, hidden_dim=8)
+        >>> embed.build((None, None))
+        >>> tuple(embed.token_embeddings.shape)
+        (50, 8)
+        """
         return self.token_embedding.embeddings
 
     def call(self, inputs, start_index=0, reverse=False, training=None):
@@ -149,7 +187,7 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
         tokens = self.token_embedding(inputs)
         if self.scale_embeddings:
             tokens = tokens * ops.cast(
-                math.sqrt(self.embedding_dim), self.compute_dtype
+                math.sqrt(self.hidden_dim), self.compute_dtype
             )
         positions = self.position_embedding(tokens, start_index=start_index)
         return self.dropout_layer(tokens + positions, training=training)
@@ -163,7 +201,7 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
         return ops.not_equal(inputs, 0)
 
     def compute_output_shape(self, inputs_shape):
-        return tuple(inputs_shape) + (self.embedding_dim,)
+        return tuple(inputs_shape) + (self.hidden_dim,)
 
     def compute_output_spec(self, inputs, reverse=False, **kwargs):
         if reverse:
@@ -178,7 +216,7 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
             {
                 "vocabulary_size": self.vocabulary_size,
                 "sequence_length": self.sequence_length,
-                "embedding_dim": self.embedding_dim,
+                "hidden_dim": self.hidden_dim,
                 "position": self.position,
                 "mask_zero": self.mask_zero,
                 "scale_embeddings": self.scale_embeddings,

@@ -25,37 +25,52 @@ class TransformerDecoder(TransformerBlock):
     the encoder keys and values every step.
 
     Args:
-        intermediate_dim: hidden size of the feed-forward network.
-        num_heads: number of attention heads; must divide D.
-        dropout: dropout rate of the attention probabilities and of the
-            sublayer outputs before the residual additions.
-        activation: activation of the feed-forward network.
-        layer_norm_epsilon: epsilon of the layer normalizations.
-        normalize_first: pre-LN if True, post-LN if False.
-        kernel_initializer: initializer of the dense kernels.
-        bias_initializer: initializer of the dense biases.
-        intermediate_dropout: dropout rate of the feed-forward hidden layer
-            (default 0, as in the paper and BERT; tensor2tensor's "relu
-            dropout"). Drawing that [B, T, intermediate_dim] mask costs
-            about 6% of a CPU training step.
-        **kwargs: standard `keras.layers.Layer` arguments.
+        intermediate_dim: int, the hidden size of the feed-forward network.
+        num_heads: int, the number of attention heads N; must divide D.
+        dropout: float, default 0.0. Dropout rate of the attention
+            probabilities and of the sublayer outputs before the residual
+            additions.
+        activation: str or callable, default `"relu"`. Activation of the
+            feed-forward network, e.g. `"relu"` or `"gelu"`.
+        layer_norm_epsilon: float, default 1e-5. Epsilon of the layer
+            normalizations.
+        normalize_first: bool, default False. Pre-LN if True, post-LN if
+            False.
+        kernel_initializer: str or `keras.initializers.Initializer`,
+            default `"glorot_uniform"`. Initializer of the dense kernels.
+        bias_initializer: str or `keras.initializers.Initializer`, default
+            `"zeros"`. Initializer of the dense biases.
+        intermediate_dropout: float, default 0.0 (as in the paper and
+            BERT). Dropout rate of the feed-forward hidden layer
+            (tensor2tensor's "relu dropout"). Drawing that
+            [B, T, intermediate_dim] mask costs about 6% of a CPU training
+            step.
+        **kwargs: standard `keras.layers.Layer` arguments (`name`,
+            `dtype`, ...).
 
     Call arguments:
-        decoder_sequence: [B, T, D].
-        encoder_sequence: optional [B, S, D_enc].
-        decoder_padding_mask: optional boolean [B, T]; defaults to the Keras
-            mask of `decoder_sequence`.
-        encoder_padding_mask: optional boolean [B, S]; defaults to the Keras
-            mask of `encoder_sequence`.
-        use_causal_mask: whether self-attention is causal (default True).
-        self_attention_cache: optional [B, 2, S_max, N, H].
-        self_attention_cache_update_index: where the T new positions go.
-        cross_attention_cache: optional [B, 2, S, N, H].
-        training: whether dropout is active.
+        decoder_sequence: float tensor [B, T, D].
+        encoder_sequence: float tensor [B, S, D_enc] or None, default None.
+            The encoder output that cross-attention reads (None for a
+            decoder-only block).
+        decoder_padding_mask: bool tensor [B, T] or None, default None (then
+            the Keras mask of `decoder_sequence`).
+        encoder_padding_mask: bool tensor [B, S] or None, default None (then
+            the Keras mask of `encoder_sequence`).
+        use_causal_mask: bool, default True. Whether self-attention is
+            causal.
+        self_attention_cache: float tensor [B, 2, L, N, H] or None, default
+            None. The self-attention key/value buffer (see
+            `empty_self_attention_cache`).
+        self_attention_cache_update_index: int, scalar int tensor or None,
+            default None. Where the T new positions go in the cache.
+        cross_attention_cache: float tensor [B, 2, S, N, H] or None,
+            default None. From `compute_cross_attention_cache`.
+        training: bool or None, default None. Whether dropout is active.
 
     Returns:
-        The decoded sequence [B, T, D], or `(sequence, self_attention_cache)`
-        when a self-attention cache is given.
+        The decoded sequence [B, T, D], or `(sequence, self_attention_cache
+        [B, 2, L, N, H])` when a self-attention cache is given.
 
     Example:
     >>> import numpy as np
@@ -64,8 +79,24 @@ class TransformerDecoder(TransformerBlock):
     ...     intermediate_dim=32, num_heads=2)
     >>> x = np.random.rand(2, 5, 16).astype("float32")
     >>> memory = np.random.rand(2, 7, 16).astype("float32")
-    >>> block(x, memory).shape
+    >>> tuple(block(x, memory).shape)
     (2, 5, 16)
+
+    A decoder-only block decoding step by step from a cache gives the
+    outputs of the full causal pass:
+
+    >>> gpt_block = keras_transformer.layers.TransformerDecoder(
+    ...     intermediate_dim=32, num_heads=2)
+    >>> full = gpt_block(x)
+    >>> cache = keras_transformer.layers.empty_self_attention_cache(
+    ...     batch_size=2, max_length=5, num_heads=2, head_dim=8)
+    >>> steps = []
+    >>> for t in range(5):
+    ...     out, cache = gpt_block(x[:, t : t + 1], self_attention_cache=cache,
+    ...                            self_attention_cache_update_index=t)
+    ...     steps.append(out)
+    >>> bool(np.allclose(np.concatenate(steps, axis=1), full, atol=1e-5))
+    True
 
     References:
         Vaswani et al., "Attention Is All You Need", 2017.
@@ -103,7 +134,32 @@ class TransformerDecoder(TransformerBlock):
         self.built = True
 
     def compute_cross_attention_cache(self, encoder_sequence):
-        """Precomputes cross-attention keys/values [B, 2, S, N, H]."""
+        """Precomputes the cross-attention keys and values.
+
+        Only for a block built with an encoder sequence. Pass the result as
+        `cross_attention_cache` at every decoding step.
+
+        Args:
+            encoder_sequence: float tensor [B, S, D_enc], the encoder
+                output.
+
+        Returns:
+            Keys and values stacked as [B, 2, S, N, H].
+
+        Example:
+        >>> import numpy as np
+        >>> import keras_transformer
+        >>> block = keras_transformer.layers.TransformerDecoder(32, 2)
+        >>> x = np.random.rand(1, 3, 16).astype("float32")
+        >>> memory = np.random.rand(1, 7, 16).astype("float32")
+        >>> full = block(x, memory)
+        >>> cache = block.compute_cross_attention_cache(memory)
+        >>> tuple(cache.shape)
+        (1, 2, 7, 2, 8)
+        >>> cached = block(x, cross_attention_cache=cache)
+        >>> bool(np.allclose(cached, full, atol=1e-5))
+        True
+        """
         if not self.has_cross_attention:
             raise ValueError(
                 f"The decoder block '{self.name}' was built without an "
@@ -248,7 +304,27 @@ class TransformerDecoder(TransformerBlock):
 def empty_self_attention_cache(
     batch_size, max_length, num_heads, head_dim, dtype="float32"
 ):
-    """Returns a zero self-attention cache [B, 2, S, N, H]."""
+    """Returns a zero self-attention cache for `TransformerDecoder`.
+
+    Args:
+        batch_size: int or scalar int tensor, the batch size B.
+        max_length: int, the number of positions L the cache holds.
+        num_heads: int, the number of attention heads N of the block.
+        head_dim: int, the size of each head H (D // N).
+        dtype: str, default `"float32"`. The cache dtype (the block's
+            compute dtype, e.g. `"float16"` under `mixed_float16`).
+
+    Returns:
+        A zero tensor [B, 2, L, N, H]: keys at index 0 and values at index 1
+        of axis 1.
+
+    Example:
+    >>> import keras_transformer
+    >>> cache = keras_transformer.layers.empty_self_attention_cache(
+    ...     batch_size=2, max_length=10, num_heads=4, head_dim=8)
+    >>> tuple(cache.shape)
+    (2, 2, 10, 4, 8)
+    """
     return ops.zeros(
         (batch_size, 2, max_length, num_heads, head_dim), dtype=dtype
     )

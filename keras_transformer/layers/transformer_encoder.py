@@ -17,41 +17,54 @@ class TransformerEncoder(TransformerBlock):
     inputs.
 
     Args:
-        intermediate_dim: hidden size of the feed-forward network.
-        num_heads: number of attention heads; must divide D.
-        dropout: dropout rate of the attention probabilities and of the
-            sublayer outputs before the residual additions.
-        activation: activation of the feed-forward network (name or
-            callable), e.g. `"relu"` or `"gelu"`.
-        layer_norm_epsilon: epsilon of the layer normalizations.
-        normalize_first: pre-LN if True, post-LN if False.
-        kernel_initializer: initializer of the dense kernels.
-        bias_initializer: initializer of the dense biases.
-        intermediate_dropout: dropout rate of the feed-forward hidden layer
-            (default 0, as in the paper and BERT; tensor2tensor's "relu
-            dropout"). Drawing that [B, T, intermediate_dim] mask costs
-            about 6% of a CPU training step.
-        **kwargs: standard `keras.layers.Layer` arguments.
+        intermediate_dim: int, the hidden size of the feed-forward network.
+        num_heads: int, the number of attention heads N; must divide D.
+        dropout: float, default 0.0. Dropout rate of the attention
+            probabilities and of the sublayer outputs before the residual
+            additions.
+        activation: str or callable, default `"relu"`. Activation of the
+            feed-forward network, e.g. `"relu"` or `"gelu"`.
+        layer_norm_epsilon: float, default 1e-5. Epsilon of the layer
+            normalizations.
+        normalize_first: bool, default False. Pre-LN if True, post-LN if
+            False.
+        kernel_initializer: str or `keras.initializers.Initializer`,
+            default `"glorot_uniform"`. Initializer of the dense kernels.
+        bias_initializer: str or `keras.initializers.Initializer`, default
+            `"zeros"`. Initializer of the dense biases.
+        intermediate_dropout: float, default 0.0 (as in the paper and
+            BERT). Dropout rate of the feed-forward hidden layer
+            (tensor2tensor's "relu dropout"). Drawing that
+            [B, T, intermediate_dim] mask costs about 6% of a CPU training
+            step.
+        **kwargs: standard `keras.layers.Layer` arguments (`name`,
+            `dtype`, ...).
 
     Call arguments:
-        inputs: [B, T, D] sequence.
-        padding_mask: optional boolean [B, T], True for real tokens. Defaults
-            to the Keras mask of `inputs`.
-        attention_mask: optional boolean [B, T, T].
-        training: whether dropout is active.
-        return_attention_scores: also return the attention probabilities
-            [B, N, T, T].
+        inputs: float tensor [B, T, D], the sequence.
+        padding_mask: bool tensor [B, T] or None, default None (then the
+            Keras mask of `inputs`). True for real tokens.
+        attention_mask: bool tensor [B, T, T] or None, default None.
+        training: bool or None, default None. Whether dropout is active.
+        return_attention_scores: bool, default False. Also return the
+            attention probabilities [B, N, T, T].
 
     Returns:
-        The encoded sequence [B, T, D] (and the scores when requested).
+        The encoded sequence [B, T, D], or `(sequence, scores [B, N, T, T])`
+        when `return_attention_scores`.
 
     Example:
     >>> import numpy as np
     >>> import keras_transformer
     >>> block = keras_transformer.layers.TransformerEncoder(
     ...     intermediate_dim=32, num_heads=2)
-    >>> block(np.random.rand(2, 5, 16).astype("float32")).shape
+    >>> x = np.random.rand(2, 5, 16).astype("float32")
+    >>> tuple(block(x).shape)
     (2, 5, 16)
+    >>> _, scores = block(x, padding_mask=np.array([[1, 1, 1, 0, 0]] * 2),
+    ...                   return_attention_scores=True)
+    >>> float(scores[0, 0, 0, 3])  # padded keys get no attention
+    0.0
 
     References:
         Vaswani et al., "Attention Is All You Need", 2017.

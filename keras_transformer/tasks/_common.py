@@ -363,3 +363,104 @@ def abspath(path):
     if isinstance(path, (list, tuple)):
         return [os.path.abspath(p) for p in path]
     return os.path.abspath(path)
+
+
+def check_positive(integers=(), numbers=()):
+    """Raises `ValueError` naming the first setting that is not positive.
+
+    A value of None passes: it stands for a setting left to its default.
+
+    Args:
+        integers: iterable of `(name, value)` pairs whose values must be
+            integers of at least 1 (not bools).
+        numbers: iterable of `(name, value)` pairs whose values must be
+            numbers above 0.
+
+    Example:
+    >>> check_positive(integers=[("epochs", 0)])
+    Traceback (most recent call last):
+    ...
+    ValueError: `epochs` must be a positive integer. Received: epochs=0
+    """
+    for name, value in integers:
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or value < 1
+        ):
+            raise ValueError(
+                f"`{name}` must be a positive integer. Received: "
+                f"{name}={value!r}"
+            )
+    for name, value in numbers:
+        if value is not None and (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not value > 0
+        ):
+            raise ValueError(
+                f"`{name}` must be a positive number. Received: "
+                f"{name}={value!r}"
+            )
+
+
+def finish_training(output_dir, task, model, fit_result, entries):
+    """The last step of a training runner: `finish` with the fit's figures.
+
+    The metrics are `FitResult.metrics("val_loss")`, the validation logs of
+    the epoch that gave the kept model (`best_val_accuracy`, ...; absent
+    when that epoch was in an earlier run), `epochs_run` and `parameters`.
+    A rerun of a finished run restores it from its backup and trains
+    nothing: its metadata then stays as it was.
+
+    Args:
+        output_dir: str, the model directory.
+        task: str, the task name.
+        model: the trained `keras.Model`.
+        fit_result: the `FitResult` of `run_fit`.
+        entries: dict, the `config`, `settings`, `tokenizer`, `data` and
+            `inference` arguments of `finish`.
+
+    Returns:
+        The metadata dict written (or kept).
+    """
+    metadata_path = os.path.join(output_dir, model_dir_lib.METADATA_FILE)
+    if not fit_result.history and os.path.exists(metadata_path):
+        logger.info("%s had already trained every epoch asked for.", output_dir)
+        return model_dir_lib.read_metadata(output_dir, task)
+    metrics = fit_result.metrics("val_loss")
+    losses = fit_result.history.get("val_loss") or []
+    if (
+        losses
+        and fit_result.best is not None
+        and min(losses) <= fit_result.best
+    ):
+        best_epoch = losses.index(min(losses))
+        for name, values in fit_result.history.items():
+            if name.startswith("val_") and name != "val_loss":
+                metrics[f"best_{name}"] = values[best_epoch]
+    metrics["epochs_run"] = len(fit_result.history.get("loss", []))
+    metrics["parameters"] = int(model.count_params())
+    return finish(
+        output_dir, task, fit_result=fit_result, metrics=metrics, **entries
+    )
+
+
+def known_cardinality(dataset):
+    """`dataset` with its number of batches known to Keras.
+
+    After validating on a dataset whose length `tf.data` cannot infer (a
+    `bucket_by_sequence_length` pipeline, for one), Keras warns "Your input
+    ran out of data" at every epoch. Counting the batches once (a finite
+    dataset) and asserting the count keeps that warning for real problems.
+
+    Args:
+        dataset: a finite `tf.data.Dataset`.
+
+    Returns:
+        The dataset, with a known cardinality.
+    """
+    import tensorflow as tf
+
+    if int(dataset.cardinality()) >= 0:
+        return dataset
+    count = int(dataset.reduce(0, lambda count, *_: count + 1))
+    return dataset.apply(tf.data.experimental.assert_cardinality(count))

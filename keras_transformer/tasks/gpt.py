@@ -1,391 +1,132 @@
-"""GPT task: train, generate, evaluate and export a decoder-only LM.
+"""GPT runner: train and evaluate a decoder-only language model.
 
-Command line (see `keras_transformer.cli`):
+- `train_gpt(output_dir, ...)` trains a `gpt_lm` on UTF-8 text files (one
+  passage per line) or the bundled English LM corpus (text derived from the
+  WEB, one verse per line, whole books held out for validation and test)
+  and writes a model directory (see `keras_transformer.model_dir`).
+- `evaluate_gpt(model_dir, ...)` returns the held-out perplexity.
 
-    keras-transformer train gpt --output runs/gpt [--preset small]
-        [--train-file A.txt ...] [--valid-file V.txt ...] [--epochs N]
-        [--max-minutes M] [--vocabulary-size V] [--sequence-length L]
-    keras-transformer generate --model runs/gpt [--max-new-tokens N]
-        [--sampler greedy|random|top_k|top_p|beam] [--temperature T]
-        [--top-k K] [--top-p P] [--num-beams K] [--seed S] "prompt" ...
-    keras-transformer evaluate gpt --model runs/gpt [--test-file F.txt]
-        [--json]
-    keras-transformer export --model runs/gpt --output saved_models/gpt/1
-
-Without `--train-file` the bundled English LM corpus is used (text derived
-from the WEB, one verse per line, whole books held out for validation and
-test). User data is UTF-8 plain text, one passage per line; without
-`--valid-file` the last 5% of the training lines are held out.
-
-Python API: `train_gpt`, `evaluate_gpt`, `load_generator` (a
-`TextGenerator` with `.generate(prompts, ...)` and `.stream(prompt, ...)`).
+Generating text is `keras_transformer.load(model_dir)` (a
+`keras_transformer.inference.TextGenerator`); exporting a SavedModel is
+`keras_transformer.export.export_gpt`.
 """
 
-import json
 import logging
 import math
 import os
-import time
 
 import keras
-import tensorflow as tf
 
-from keras_transformer import generation
-from keras_transformer import training as training_lib
-from keras_transformer.applications.gpt import GPTGenerator, gpt_lm
-from keras_transformer.applications.presets import GPT_PRESETS, get_preset
+from keras_transformer import model_dir as model_dir_lib
+from keras_transformer.applications.gpt import gpt_lm
+from keras_transformer.applications.presets import get_preset
 from keras_transformer.data import lm as lm_data
 from keras_transformer.data.loaders import (
+    DataFormatError,
     load_bundled_lm_text,
     read_text_files,
 )
-from keras_transformer.generation import stateless_random
+from keras_transformer.inference import TextGenerator
 from keras_transformer.losses import MaskedSparseCategoricalCrossentropy
 from keras_transformer.metrics import Perplexity
 from keras_transformer.optimizers import transformer_adam
-from keras_transformer.tokenizers import SubwordTokenizer, train_sentencepiece
-from keras_transformer.training import (
-    METADATA_FILE,
-    MODEL_FILE,
-    TOKENIZER_FILE,
-    read_metadata,
-    standard_callbacks,
-    write_metadata,
-)
+from keras_transformer.tasks import _common
 
 logger = logging.getLogger(__name__)
 
 TASK = "gpt"
-TRAIN_TASKS = (TASK,)
-EVALUATE_TASKS = (TASK,)
-EXPORT_TASKS = (TASK,)
-SAMPLERS = ("greedy", "random", "top_k", "top_p", "beam")
 SAMPLE_PROMPT = "In the beginning"
+SAMPLE_TOKENS = 32
 
 
-# ----------------------------------------------------------------------
-# Data
-# ----------------------------------------------------------------------
-def _load_texts(train_files, valid_files, max_train_lines=None):
-    """Returns `(train_lines, valid_lines, description)`."""
+def read_texts(paths, skip_bad_lines=False):
+    """Reads the non-blank lines of UTF-8 text files.
+
+    A line that is not valid UTF-8 raises `DataFormatError` naming the file
+    and the line, or with `skip_bad_lines` is left out and counted.
+
+    Args:
+        paths: str or list of str, the files, read in order.
+        skip_bad_lines: bool, default False. Skip lines that are not valid
+            UTF-8 (their count is logged) instead of raising.
+
+    Returns:
+        `(lines, num_skipped)`.
+
+    Example:
+    >>> from keras_transformer.tasks.gpt import read_texts
+    >>> lines, skipped = read_texts(["a.txt"])  # doctest: +SKIP
+    """
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    lines, skipped = [], 0
+    for path in paths:
+        try:
+            lines += read_text_files([path])
+        except DataFormatError as error:
+            if os.path.isdir(path):
+                raise
+            if not skip_bad_lines:
+                raise DataFormatError(
+                    f"{error} Pass skip_bad_lines=True to skip such lines."
+                ) from None
+            good, bad = _utf8_lines(path)
+            logger.warning(
+                "Skipped %d line(s) of %s that are not valid UTF-8.", bad, path
+            )
+            lines += good
+            skipped += bad
+    return lines, skipped
+
+
+def _utf8_lines(path):
+    """`(non-blank lines that decode as UTF-8, number of others)`."""
+    lines, bad = [], 0
+    with open(path, "rb") as f:
+        for raw in f:
+            try:
+                text = raw.decode("utf-8-sig").rstrip("\r\n")
+            except UnicodeDecodeError:
+                bad += 1
+                continue
+            if text.strip():
+                lines.append(text)
+    return lines, bad
+
+
+# ---------------------------------------------------------------------------
+# Training steps.
+
+
+def _load_texts(train_files, valid_files, max_train_lines, skip_bad_lines):
+    """Training and validation lines, and the `data` entry of the metadata."""
     if train_files:
-        train = read_text_files(train_files)
+        train, skipped = read_texts(train_files, skip_bad_lines)
+        if max_train_lines is not None:
+            train = train[:max_train_lines]
         if valid_files:
-            valid = read_text_files(valid_files)
+            valid, more = read_texts(valid_files, skip_bad_lines)
+            skipped += more
+        elif len(train) < 2:
+            raise ValueError(
+                "The training files hold fewer than 2 lines; give more text "
+                f"or `valid_files`. Received: {len(train)} lines"
+            )
         else:
-            held = max(1, len(train) // 20)
-            if len(train) < 2:
-                raise ValueError(
-                    "The training files hold fewer than 2 lines; give more "
-                    f"text or a --valid-file. Received: {len(train)} lines"
-                )
-            train, valid = train[:-held], train[-held:]
-        description = ", ".join(map(str, train_files))
+            train, valid = _common.hold_out(train)
     else:
-        if valid_files:
-            raise ValueError(
-                "--valid-file needs --train-file (the bundled corpus has "
-                f"its own validation books). Received: {valid_files}"
-            )
-        train = load_bundled_lm_text("train")
-        valid = load_bundled_lm_text("valid")
-        description = "bundled English LM corpus (derived from the WEB)"
-    if max_train_lines is not None:
-        train = train[:max_train_lines]
-    return train, valid, description
-
-
-def encode_prompts(tokenizer, prompts):
-    """Token ids `[<s>, ...]` of each prompt (a list of lists of int)."""
-    if isinstance(prompts, str):
-        raise ValueError(
-            "`prompts` must be a list of strings. "
-            f"Received: prompts={prompts!r}"
-        )
-    prompts = list(prompts)
-    if not prompts:
-        return []
-    ids = tokenizer.tokenize(prompts, add_start=True)
-    return [row.tolist() for row in ids.numpy()]
-
-
-# ----------------------------------------------------------------------
-# Generation
-# ----------------------------------------------------------------------
-def make_sampler(
-    name="greedy", temperature=1.0, top_k=40, top_p=0.9, num_beams=4
-):
-    """Builds a sampler from command-line style settings.
-
-    Args:
-        name: one of `SAMPLERS`.
-        temperature: for random, top_k and top_p.
-        top_k: k of top_k.
-        top_p: p of top_p.
-        num_beams: beams of beam search.
-
-    Returns:
-        A `keras_transformer.generation.Sampler`.
-    """
-    if name == "greedy":
-        return generation.GreedySampler()
-    if name == "random":
-        return generation.RandomSampler(temperature=temperature)
-    if name == "top_k":
-        return generation.TopKSampler(k=top_k, temperature=temperature)
-    if name == "top_p":
-        return generation.TopPSampler(p=top_p, temperature=temperature)
-    if name == "beam":
-        return generation.BeamSampler(num_beams=num_beams)
-    raise ValueError(
-        f"`sampler` must be one of {SAMPLERS}. Received: sampler={name!r}"
-    )
-
-
-class TextGenerator:
-    """Generates text from strings with a GPT model and its tokenizer.
-
-    Prompts are encoded as `<s> ids`; generation stops at `</s>`.
-
-    Args:
-        model: a model built by `keras_transformer.applications.gpt.gpt_lm`.
-        tokenizer: its `SubwordTokenizer`.
-
-    Example:
-    >>> generator = load_generator("runs/gpt")  # doctest: +SKIP
-    >>> generator.generate(["In the beginning"], max_new_tokens=20)
-    """
-
-    def __init__(self, model, tokenizer):
-        self.model = model
-        self.tokenizer = tokenizer
-        self.generator = GPTGenerator(model)
-        self.max_sequence_length = self.generator.max_sequence_length
-        self._stream_steps = {}
-        self._prefill = tf.function(
-            self.generator.prefill, reduce_retracing=True
-        )
-
-    def generate_ids(
-        self, prompts, max_new_tokens=64, sampler="greedy", seed=None
-    ):
-        """Returns `(prompt_ids, new_ids)`: lists of lists of int."""
-        prompt_ids = encode_prompts(self.tokenizer, prompts)
-        if not prompt_ids:
-            return [], []
-        new_ids = self.generator.generate(
-            prompt_ids,
-            max_new_tokens=max_new_tokens,
-            sampler=sampler,
-            stop_token_ids=[self.tokenizer.end_id],
-            seed=seed,
-        )
-        room = self.max_sequence_length - max_new_tokens
-        return [row[-room:] for row in prompt_ids], new_ids
-
-    def generate(
-        self,
-        prompts,
-        max_new_tokens=64,
-        sampler="greedy",
-        seed=None,
-        return_full_text=False,
-    ):
-        """Completes a batch of prompts (compiled, batched).
-
-        Args:
-            prompts: list of str (an empty string starts a new passage).
-            max_new_tokens: int, the most new tokens per prompt.
-            sampler: a sampler or a name (see `GPTGenerator.generate`).
-            seed: None or an int for reproducible sampling.
-            return_full_text: return prompt plus completion, detokenized
-                together; by default only the completion (the text of the
-                new tokens, as the exported SavedModel returns it).
-
-        Returns:
-            A list of str.
-        """
-        prompt_ids, new_ids = self.generate_ids(
-            prompts, max_new_tokens, sampler, seed
-        )
-        if not new_ids:
-            return []
-        rows = new_ids
-        if return_full_text:
-            rows = [p + n for p, n in zip(prompt_ids, new_ids, strict=True)]
-        return self._detokenize(rows)
-
-    def _detokenize(self, rows):
-        texts = self.tokenizer.detokenize(tf.ragged.constant(rows, tf.int32))
-        return [t.decode("utf-8") for t in texts.numpy().tolist()]
-
-    def _stream_step(self, sampler):
-        key = repr(sampler)
-        if key not in self._stream_steps:
-            step_fn = self.generator.step_fn
-
-            def step(token, index, cache, seed):
-                logits, cache = step_fn(token, index, cache)
-                chosen = sampler.choose(
-                    logits, stateless_random.fold_in(seed, index + 1)
-                )
-                return chosen, cache
-
-            self._stream_steps[key] = tf.function(step)
-        return self._stream_steps[key]
-
-    def stream(self, prompt, max_new_tokens=64, sampler="greedy", seed=None):
-        """Yields the text of one completion piece by piece.
-
-        Runs the cached step token by token (one TensorFlow graph per
-        model and sampler, whatever the prompt) so text appears as it is
-        produced. With the same seed it yields the
-        same tokens as `generate` with a batch of one.
-
-        Args:
-            prompt: str.
-            max_new_tokens: int.
-            sampler: a non-beam sampler or its name.
-            seed: None or an int.
-
-        Yields:
-            str pieces; joined they give the prompt's full continuation
-            (with the space between the prompt and the first new word).
-        """
-        if isinstance(sampler, str):
-            sampler = make_sampler(sampler)
-        if isinstance(sampler, generation.BeamSampler):
-            raise ValueError(
-                "Beam search cannot stream; use `generate`. "
-                f"Received: sampler={sampler!r}"
-            )
-        prompt_ids, _, _, lengths = self.generator.prepare(
-            encode_prompts(self.tokenizer, [prompt]), max_new_tokens
-        )
-        length = self.max_sequence_length
-        cache = self.generator.empty_cache(
-            tf.constant(prompt_ids, tf.int32), length
-        )
-        cache = self._prefill(cache)
-        # A fixed-shape cache: the step compiles once for every prompt.
-        cache["prompt"] = tf.zeros((1, 1), tf.int32)
-        step = self._stream_step(sampler)
-        seed = stateless_random.make_seed(seed)
-        tokens = list(prompt_ids[0][: lengths[0]])
-        shown = self._detokenize([tokens])[0]
-        end = self.tokenizer.end_id
-        for index in range(lengths[0] - 1, lengths[0] - 1 + max_new_tokens):
-            token, cache = step(
-                tf.constant([tokens[-1]], tf.int32),
-                tf.constant(index, tf.int32),
-                cache,
-                seed,
-            )
-            token = int(token.numpy()[0])
-            if token == end:
-                return
-            tokens.append(token)
-            text = self._detokenize([tokens])[0]
-            if text.startswith(shown) and len(text) > len(shown):
-                yield text[len(shown) :]
-                shown = text
-
-
-def load_generator(model_dir):
-    """Loads a `TextGenerator` from a `train gpt` model directory.
-
-    Args:
-        model_dir: the directory.
-
-    Returns:
-        A `TextGenerator`.
-
-    Example:
-    >>> generator = load_generator("runs/gpt")  # doctest: +SKIP
-    """
-    read_metadata(model_dir, TASK)
-    model = keras.saving.load_model(
-        os.path.join(model_dir, MODEL_FILE), compile=False
-    )
-    tokenizer = SubwordTokenizer.load(os.path.join(model_dir, TOKENIZER_FILE))
-    return TextGenerator(model, tokenizer)
-
-
-# ----------------------------------------------------------------------
-# Training
-# ----------------------------------------------------------------------
-class ThroughputMeter(keras.callbacks.Callback):
-    """Measures training tokens per second (after `skip` warm-up batches).
-
-    Args:
-        tokens_per_batch: tokens processed by one training batch.
-        skip: batches at the start (compilation) left out.
-    """
-
-    def __init__(self, tokens_per_batch, skip=3):
-        super().__init__()
-        self.tokens_per_batch = tokens_per_batch
-        self.skip = skip
-        self.seconds = 0.0
-        self.batches = 0
-        self._seen = 0
-        self._start = None
-
-    def on_train_batch_begin(self, batch, logs=None):
-        self._start = time.perf_counter()
-
-    def on_train_batch_end(self, batch, logs=None):
-        self._seen += 1
-        if self._seen > self.skip:
-            self.seconds += time.perf_counter() - self._start
-            self.batches += 1
-
-    @property
-    def tokens_per_second(self):
-        if not self.seconds:
-            return None
-        return self.batches * self.tokens_per_batch / self.seconds
-
-    def on_epoch_end(self, epoch, logs=None):
-        if logs is not None and self.tokens_per_second:
-            logs["tokens_per_second"] = self.tokens_per_second
-
-
-class SampleGeneration(keras.callbacks.Callback):
-    """Writes a greedy sample generation as TensorBoard text each epoch.
-
-    Args:
-        tokenizer: the `SubwordTokenizer`.
-        log_dir: TensorBoard directory (the text goes to `log_dir/samples`).
-        prompt: the prompt.
-        max_new_tokens: tokens generated.
-    """
-
-    def __init__(
-        self, tokenizer, log_dir, prompt=SAMPLE_PROMPT, max_new_tokens=32
-    ):
-        super().__init__()
-        self.tokenizer = tokenizer
-        self.log_dir = os.path.join(log_dir, "samples")
-        self.prompt = prompt
-        self.max_new_tokens = max_new_tokens
-        self._generator = None
-        self._writer = None
-
-    def on_epoch_end(self, epoch, logs=None):
-        if self._generator is None:
-            self._generator = TextGenerator(self.model, self.tokenizer)
-            self._writer = tf.summary.create_file_writer(self.log_dir)
-        limit = self._generator.max_sequence_length - 2
-        text = self._generator.generate(
-            [self.prompt],
-            max_new_tokens=min(self.max_new_tokens, limit),
-            return_full_text=True,
-        )[0]
-        logger.info("Sample after epoch %d: %s", epoch + 1, text)
-        with self._writer.as_default():
-            tf.summary.text("sample_generation", text, step=epoch + 1)
-        self._writer.flush()
+        train = load_bundled_lm_text("train")[:max_train_lines]
+        valid, skipped = load_bundled_lm_text("valid"), 0
+    data = {
+        "train": _common.abspath(train_files) or "bundled:train",
+        "valid": _common.abspath(valid_files)
+        or ("held-out:train" if train_files else "bundled:valid"),
+        "test": None if train_files else "bundled:test",
+        "train_lines": len(train),
+        "valid_lines": len(valid),
+        "skipped_lines": skipped,
+    }
+    return train, valid, data
 
 
 def _model_config(preset, vocabulary_size, sequence_length):
@@ -397,8 +138,67 @@ def _model_config(preset, vocabulary_size, sequence_length):
     return config
 
 
+def _make_datasets(train, valid, tokenizer, length, batch_size, seed):
+    """The repeating training and the finite validation datasets.
+
+    Returns:
+        `(train_data, valid_data, num_train_windows, num_valid_windows)`.
+    """
+    train_windows = lm_data.pack_windows(
+        lm_data.tokenize_texts(train, tokenizer), length
+    )
+    valid_windows = lm_data.pack_windows(
+        lm_data.tokenize_texts(valid, tokenizer), length
+    )
+    # Full batches only (static shapes), unless there is less than one.
+    train_data = lm_data.lm_dataset(
+        train_windows,
+        batch_size,
+        shuffle=True,
+        seed=seed,
+        drop_remainder=len(train_windows) >= batch_size,
+    ).repeat()
+    valid_data = lm_data.lm_dataset(valid_windows, batch_size)
+    logger.info(
+        "%d training windows, %d validation windows of %d tokens.",
+        len(train_windows),
+        len(valid_windows),
+        length,
+    )
+    return train_data, valid_data, len(train_windows), len(valid_windows)
+
+
+def _build_model(config, warmup_steps, learning_rate_scale):
+    """A compiled `gpt_lm`; gradients are clipped to norm 1."""
+    optimizer = transformer_adam(
+        config["hidden_dim"], warmup_steps, learning_rate_scale, clipnorm=1.0
+    )
+    model = gpt_lm(**config)
+    model.compile(
+        optimizer,
+        loss=MaskedSparseCategoricalCrossentropy(),
+        metrics=[Perplexity()],
+    )
+    return model
+
+
+def _samples(model, tokenizer):
+    """A greedy completion of `SAMPLE_PROMPT`, for `run_fit(samples=...)`."""
+    generator = TextGenerator(model, tokenizer)
+    max_new_tokens = min(SAMPLE_TOKENS, generator.max_sequence_length - 2)
+
+    def samples(model):
+        text = generator.generate(
+            SAMPLE_PROMPT, max_new_tokens, return_full_text=True
+        )
+        return [(SAMPLE_PROMPT, text)]
+
+    return samples
+
+
 def train_gpt(
     output_dir,
+    *,
     train_files=None,
     valid_files=None,
     preset="small",
@@ -411,217 +211,176 @@ def train_gpt(
     learning_rate_scale=0.5,
     steps_per_epoch=None,
     max_train_lines=None,
-    seed=0,
     backup_every_steps=None,
+    skip_bad_lines=False,
+    seed=0,
+    force=False,
+    verbose="auto",
 ):
-    """Trains a GPT language model and writes a model directory.
+    """Trains a GPT language model and writes its model directory.
 
-    Training is resumable: run the same command again after an
-    interruption and it continues from the last finished epoch (the
-    tokenizer in the directory is reused).
+    Training is resumable: run the same call again after an interruption
+    and it continues from the last backup (the tokenizer in the directory
+    is reused); the settings must then be the recorded ones (or
+    `force=True`).
 
     Args:
-        output_dir: the model directory to write.
-        train_files: UTF-8 text files (one passage per line); the bundled
-            corpus when None.
-        valid_files: validation text files; with `train_files` and none
-            given, the last 5% of the training lines.
-        preset: a key of `GPT_PRESETS`.
-        epochs: passes over the training windows.
-        max_minutes: optional wall-clock budget.
-        vocabulary_size: SentencePiece vocabulary size.
-        sequence_length: window length, which is also the model's number
-            of positions; the preset's `max_sequence_length` when None.
-        batch_size: windows per batch.
-        warmup_steps: warmup of `TransformerSchedule`.
-        learning_rate_scale: `scale` of `TransformerSchedule`.
-        steps_per_epoch: optional cap on batches per epoch.
-        max_train_lines: use only the first lines of the training text.
-        seed: seed of weights and shuffling.
-        backup_every_steps: back up for resuming every N steps as well as
-            at the end of every epoch.
+        output_dir: str, the model directory.
+        train_files: str, list of str or None (default: the bundled
+            corpus). UTF-8 text files, one passage per line.
+        valid_files: str, list of str or None (default). Validation text
+            files; without them 5% of the training lines (at most 1000)
+            are held out.
+        preset: str, default "small". A key of `GPT_PRESETS`.
+        epochs: int, default 10. The most epochs.
+        max_minutes: float or None (default). Wall-clock budget; training
+            stops cleanly at a step and still saves.
+        vocabulary_size: int, default 8000. SentencePiece pieces.
+        sequence_length: int or None (default: the preset's
+            `max_sequence_length`). The window length, which is also the
+            model's number of positions.
+        batch_size: int, default 16. Windows per batch.
+        warmup_steps: int, default 200. Warmup of `TransformerSchedule`.
+        learning_rate_scale: float, default 0.5. Multiplier of the schedule.
+        steps_per_epoch: int or None (default: one pass over the windows).
+            Steps between validations and checkpoints.
+        max_train_lines: int or None (default). Use the first N training
+            lines only.
+        backup_every_steps: int or None (default). Also back up for
+            resuming every N steps (always at the end of every epoch).
+        skip_bad_lines: bool, default False. Skip lines that are not valid
+            UTF-8 instead of raising `DataFormatError`.
+        seed: int, default 0. Seeds the weights, the SentencePiece
+            training and the window shuffling.
+        force: bool, default False. When True, a rerun may change settings
+            recorded in `run.json` (the new ones are recorded).
+        verbose: "auto" (default), 0, 1 or 2: Keras' `fit` verbosity;
+            "auto" is a progress bar on a terminal, else a line per epoch.
 
     Returns:
-        The metadata dict written to `output_dir/metadata.json`.
+        A dict: `output_dir/metadata.json`, with the keys of
+        `keras_transformer.model_dir.METADATA_KEYS`.
+
+    Raises:
+        ResumeMismatchError: `output_dir` holds a run with other settings
+            (and `force` is False).
+        DataFormatError: a text file holds invalid UTF-8 (and
+            `skip_bad_lines` is False).
 
     Example:
-    >>> train_gpt("runs/gpt", preset="small", max_minutes=15)  # doctest: +SKIP
+    >>> from keras_transformer.tasks.gpt import train_gpt
+    >>> train_gpt("runs/gpt", max_minutes=15)  # doctest: +SKIP
     """
-    if preset not in GPT_PRESETS:
-        raise ValueError(
-            f"Unknown gpt preset; expected one of {sorted(GPT_PRESETS)}. "
-            f"Received: preset={preset!r}"
-        )
-    for name, value in (
-        ("epochs", epochs),
-        ("batch_size", batch_size),
-        ("vocabulary_size", vocabulary_size),
-    ):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(
-                f"`{name}` must be a positive integer. "
-                f"Received: {name}={value!r}"
-            )
-    for name, value, minimum in (
-        ("sequence_length", sequence_length, 2),
-        ("steps_per_epoch", steps_per_epoch, 1),
-        ("max_train_lines", max_train_lines, 1),
-    ):
-        if value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, int):
-            value_ok = False
-        else:
-            value_ok = value >= minimum
-        if not value_ok:
-            raise ValueError(
-                f"`{name}` must be an integer of at least {minimum} (or "
-                f"None). Received: {name}={value!r}"
-            )
-    if max_minutes is not None and not max_minutes > 0:
-        raise ValueError(
-            "`max_minutes` must be positive (or None). "
-            f"Received: max_minutes={max_minutes!r}"
-        )
-    keras.utils.set_random_seed(seed)
-    train_texts, valid_texts, description = _load_texts(
-        train_files, valid_files, max_train_lines
-    )
-    os.makedirs(output_dir, exist_ok=True)
-    tokenizer_path = os.path.join(output_dir, TOKENIZER_FILE)
-    if os.path.exists(tokenizer_path):
-        logger.info("Resuming: reusing %s", tokenizer_path)
-        tokenizer = SubwordTokenizer.load(tokenizer_path)
-    else:
-        logger.info("Training a %d-piece SentencePiece model", vocabulary_size)
-        tokenizer = SubwordTokenizer(
-            train_sentencepiece(train_texts, vocabulary_size, seed=seed)
-        )
-        tokenizer.save(tokenizer_path)
-
-    config = _model_config(preset, tokenizer.vocabulary_size, sequence_length)
-    length = sequence_length or config["max_sequence_length"]
-    train_windows = lm_data.pack_windows(
-        lm_data.tokenize_texts(train_texts, tokenizer), length
-    )
-    valid_windows = lm_data.pack_windows(
-        lm_data.tokenize_texts(valid_texts, tokenizer), length
-    )
-    train_ds = lm_data.lm_dataset(
-        train_windows, batch_size, shuffle=True, seed=seed, drop_remainder=True
-    )
-    if len(train_windows) < batch_size:
-        train_ds = lm_data.lm_dataset(train_windows, batch_size, shuffle=True)
-    valid_ds = lm_data.lm_dataset(valid_windows, batch_size)
-    logger.info(
-        "Data: %s; %d train windows, %d valid windows of %d tokens",
-        description,
-        len(train_windows),
-        len(valid_windows),
-        length,
-    )
-
-    model = gpt_lm(**config)
-    model.compile(
-        optimizer=transformer_adam(
-            config["hidden_dim"],
-            warmup_steps=warmup_steps,
-            scale=learning_rate_scale,
-            clipnorm=1.0,
-        ),
-        loss=MaskedSparseCategoricalCrossentropy(),
-        metrics=[Perplexity()],
-    )
-    meter = ThroughputMeter(batch_size * length)
-    callbacks = standard_callbacks(
-        output_dir,
-        max_minutes=max_minutes,
-        backup_every_steps=backup_every_steps,
-        extra=[
-            meter,
-            SampleGeneration(tokenizer, os.path.join(output_dir, "logs")),
+    # Every argument but the directory defines the run (see `run.json`).
+    settings = {k: v for k, v in locals().items() if k != "output_dir"}
+    get_preset(TASK, preset)  # An unknown preset fails here.
+    _common.check_positive(
+        integers=[
+            ("epochs", epochs),
+            ("vocabulary_size", vocabulary_size),
+            ("sequence_length", sequence_length),
+            ("batch_size", batch_size),
+            ("warmup_steps", warmup_steps),
+            ("steps_per_epoch", steps_per_epoch),
+            ("max_train_lines", max_train_lines),
+            ("backup_every_steps", backup_every_steps),
+        ],
+        numbers=[
+            ("max_minutes", max_minutes),
+            ("learning_rate_scale", learning_rate_scale),
         ],
     )
-    start = time.monotonic()
-    history = training_lib.fit(
-        model,
-        train_ds,
-        validation_data=valid_ds,
-        epochs=epochs,
-        steps_per_epoch=steps_per_epoch,
-        callbacks=callbacks,
-        shuffle=False,  # The dataset shuffles itself.
-        verbose=2,
+    if sequence_length == 1:
+        raise ValueError(
+            "`sequence_length` must be at least 2 (or None). "
+            f"Received: sequence_length={sequence_length}"
+        )
+    if valid_files and not train_files:
+        raise ValueError(
+            "`valid_files` needs `train_files` (the bundled corpus has its "
+            f"own validation books). Received: valid_files={valid_files!r}"
+        )
+    settings.update(
+        train_files=_common.abspath(train_files),
+        valid_files=_common.abspath(valid_files),
     )
-    minutes = (time.monotonic() - start) / 60.0
-    if not history.history and os.path.exists(
-        os.path.join(output_dir, METADATA_FILE)
-    ):
-        logger.info("%s already finished all %d epochs", output_dir, epochs)
-        return read_metadata(output_dir, TASK)
-    val_losses = history.history.get("val_loss") or []
-    best = best_perplexity = None
-    if val_losses:
-        # The checkpoint kept is the one of the lowest validation loss; its
-        # token-weighted perplexity is the metric at that epoch.
-        epoch = min(range(len(val_losses)), key=val_losses.__getitem__)
-        best = float(val_losses[epoch])
-        best_perplexity = float(history.history["val_perplexity"][epoch])
-    metadata = {
-        "preset": preset,
-        "model_config": config,
-        "sequence_length": length,
-        "parameters": int(model.count_params()),
-        "data": description,
-        "train_windows": len(train_windows),
-        "epochs_run": len(history.history.get("loss", [])),
-        "train_minutes": round(minutes, 2),
-        "stopped_early": bool(callbacks[0].stopped_early),
-        "train_tokens_per_second": (
-            round(meter.tokens_per_second, 1)
-            if meter.tokens_per_second
-            else None
+    _common.start_run(output_dir, TASK, settings, force)
+    keras.utils.set_random_seed(seed)
+
+    entries = {"settings": settings}  # The metadata entries, gathered.
+    train, valid, entries["data"] = _load_texts(
+        train_files, valid_files, max_train_lines, skip_bad_lines
+    )
+    tokenizer = _common.tokenizer_or_resume(
+        output_dir, train, vocabulary_size, seed
+    )
+    config = _model_config(preset, tokenizer.vocabulary_size, sequence_length)
+    length = config["max_sequence_length"]
+    entries.update(
+        tokenizer=tokenizer,
+        config=config,
+        inference={"max_sequence_length": length},
+    )
+
+    train_data, valid_data, *windows = _make_datasets(
+        train, valid, tokenizer, length, batch_size, seed
+    )
+    entries["data"].update(train_examples=windows[0], valid_examples=windows[1])
+    model = _build_model(config, warmup_steps, learning_rate_scale)
+    fit_result = _common.run_fit(
+        model,
+        train_data,
+        valid_data,
+        output_dir,
+        epochs=epochs,
+        # One pass: the full batches (all windows when less than one).
+        steps_per_epoch=_common.steps_per_epoch_for(
+            windows[0] // batch_size * batch_size or windows[0],
+            batch_size,
+            steps_per_epoch,
         ),
-        "best_val_loss": best,
-        "best_val_perplexity": best_perplexity,
-    }
-    write_metadata(output_dir, TASK, **metadata)
-    return {"task": TASK, **metadata}
+        max_minutes=max_minutes,
+        tokens_per_batch=batch_size * length,
+        samples=_samples(model, tokenizer),
+        backup_every_steps=backup_every_steps,
+        verbose=verbose,
+    )
+    return _common.finish_training(output_dir, TASK, model, fit_result, entries)
 
 
-# ----------------------------------------------------------------------
-# Evaluation
-# ----------------------------------------------------------------------
-def evaluate_gpt(model_dir, test_files=None, batch_size=32):
+# ---------------------------------------------------------------------------
+# Evaluation.
+
+
+def evaluate_gpt(
+    model_dir, test_files=None, batch_size=32, skip_bad_lines=False
+):
     """Held-out perplexity of a trained model (token-weighted).
 
     Args:
-        model_dir: a `train gpt` model directory.
-        test_files: UTF-8 text files; the bundled test books when None.
-        batch_size: windows per batch.
+        model_dir: str, a GPT model directory.
+        test_files: str, list of str or None (default: the bundled test
+            books). UTF-8 text files, one passage per line.
+        batch_size: int, default 32. Windows per batch.
+        skip_bad_lines: bool, default False. Skip lines that are not valid
+            UTF-8 instead of raising `DataFormatError`.
 
     Returns:
         A dict `{"perplexity", "loss" (mean NLL per token), "tokens",
         "data"}`.
 
     Example:
+    >>> from keras_transformer.tasks.gpt import evaluate_gpt
     >>> evaluate_gpt("runs/gpt")["perplexity"]  # doctest: +SKIP
     """
-    metadata = read_metadata(model_dir, TASK)
-    model = keras.saving.load_model(
-        os.path.join(model_dir, MODEL_FILE), compile=False
-    )
-    tokenizer = SubwordTokenizer.load(os.path.join(model_dir, TOKENIZER_FILE))
+    _common.check_positive(integers=[("batch_size", batch_size)])
+    metadata, model, tokenizer = model_dir_lib.open_model_dir(model_dir, TASK)
     if test_files:
-        texts = read_text_files(test_files)
-        description = ", ".join(map(str, test_files))
+        texts, _ = read_texts(test_files, skip_bad_lines)
+        description = _common.abspath(test_files)
     else:
-        texts = load_bundled_lm_text("test")
-        description = "bundled test books"
-    length = (
-        metadata.get("sequence_length")
-        or model.get_layer("embeddings").sequence_length
-    )
+        texts, description = load_bundled_lm_text("test"), "bundled:test"
+    length = metadata["inference"]["max_sequence_length"]
     dataset, _, tokens = lm_data.text_lm_dataset(
         texts, tokenizer, length, batch_size
     )
@@ -638,167 +397,4 @@ def evaluate_gpt(model_dir, test_files=None, batch_size=32):
     }
 
 
-# ----------------------------------------------------------------------
-# Command line
-# ----------------------------------------------------------------------
-def add_train_arguments(task, parser):
-    parser.add_argument(
-        "--train-file", nargs="+", help="UTF-8 text files, one passage a line"
-    )
-    parser.add_argument("--valid-file", nargs="+", help="validation files")
-    parser.add_argument("--output", required=True, help="model directory")
-    parser.add_argument(
-        "--preset", default="small", choices=sorted(GPT_PRESETS)
-    )
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--max-minutes", type=float, default=None)
-    parser.add_argument("--vocabulary-size", type=int, default=8000)
-    parser.add_argument(
-        "--sequence-length",
-        type=int,
-        default=None,
-        help="training window length and model positions (default: the "
-        "preset's)",
-    )
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--warmup-steps", type=int, default=200)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--steps-per-epoch", type=int, default=None, help="cap per epoch"
-    )
-    parser.add_argument(
-        "--backup-every-steps",
-        type=int,
-        default=None,
-        help="also back up for resuming every N steps (default: per epoch)",
-    )
-
-
-def run_train(task, args):
-    metadata = train_gpt(
-        args.output,
-        train_files=args.train_file,
-        valid_files=args.valid_file,
-        preset=args.preset,
-        epochs=args.epochs,
-        max_minutes=args.max_minutes,
-        vocabulary_size=args.vocabulary_size,
-        sequence_length=args.sequence_length,
-        batch_size=args.batch_size,
-        warmup_steps=args.warmup_steps,
-        steps_per_epoch=args.steps_per_epoch,
-        backup_every_steps=args.backup_every_steps,
-        seed=args.seed,
-    )
-    perplexity = metadata.get("best_val_perplexity")
-    speed = metadata.get("train_tokens_per_second")
-    print(
-        f"Saved {args.output}: {metadata['parameters']:,} parameters, "
-        "valid perplexity "
-        + (f"{perplexity:.2f}" if perplexity is not None else "n/a")
-        + (f", {speed:.0f} train tokens/s" if speed else "")
-    )
-    return 0
-
-
-def add_evaluate_arguments(task, parser):
-    parser.add_argument("--model", required=True, help="model directory")
-    parser.add_argument(
-        "--test-file", nargs="+", help="text files (default: test books)"
-    )
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--json", action="store_true", help="print JSON")
-
-
-def run_evaluate(task, args):
-    result = evaluate_gpt(args.model, args.test_file, args.batch_size)
-    if args.json:
-        print(json.dumps(result))
-    else:
-        print(
-            f"perplexity {result['perplexity']:.3f} over {result['tokens']} "
-            f"tokens ({result['data']})"
-        )
-    return 0
-
-
-def add_generate_arguments(parser):
-    parser.add_argument("--model", required=True, help="model directory")
-    parser.add_argument(
-        "--max-new-tokens",
-        type=int,
-        default=None,
-        help="default: 64, or fewer for a model with few positions",
-    )
-    parser.add_argument("--sampler", default="greedy", choices=SAMPLERS)
-    parser.add_argument("--temperature", type=float, default=1.0)
-    parser.add_argument("--top-k", type=int, default=40)
-    parser.add_argument("--top-p", type=float, default=0.9)
-    parser.add_argument("--num-beams", type=int, default=4)
-    parser.add_argument("--seed", type=int, default=None)
-    parser.add_argument(
-        "--no-stream",
-        action="store_true",
-        help="generate all prompts as one compiled batch",
-    )
-    parser.add_argument(
-        "prompts", nargs="*", help="prompts (default: one per stdin line)"
-    )
-
-
-def run_generate(args):
-    generator = load_generator(args.model)
-    if args.max_new_tokens is None:
-        args.max_new_tokens = min(64, generator.max_sequence_length // 2)
-    if args.max_new_tokens < 1 or (
-        args.max_new_tokens >= generator.max_sequence_length
-    ):
-        raise ValueError(
-            "--max-new-tokens must be in [1, "
-            f"{generator.max_sequence_length - 1}]. "
-            f"Received: max_new_tokens={args.max_new_tokens}"
-        )
-    sampler = make_sampler(
-        args.sampler, args.temperature, args.top_k, args.top_p, args.num_beams
-    )
-    prompts = args.prompts
-    if not prompts:
-        from keras_transformer.data import stdin_lines
-
-        prompts = stdin_lines()
-    if args.no_stream or args.sampler == "beam":
-        texts = generator.generate(
-            prompts,
-            args.max_new_tokens,
-            sampler,
-            args.seed,
-            return_full_text=True,
-        )
-        for text in texts:
-            print(text, flush=True)
-        return 0
-    for prompt in prompts:
-        print(
-            generator._detokenize(  # The prompt as the model reads it.
-                encode_prompts(generator.tokenizer, [prompt])
-            )[0],
-            end="",
-            flush=True,
-        )
-        for piece in generator.stream(
-            prompt, args.max_new_tokens, sampler, args.seed
-        ):
-            print(piece, end="", flush=True)
-        print(flush=True)
-    return 0
-
-
-COMMANDS = {"generate": (add_generate_arguments, run_generate)}
-
-
-def run_export(task, args):
-    from keras_transformer.export.gpt import export_gpt
-
-    path = export_gpt(args.model, args.output, overwrite=args.overwrite)
-    print(f"Exported {path} (signatures: serving_default, generate)")
-    return 0
+__all__ = ["evaluate_gpt", "read_texts", "train_gpt"]

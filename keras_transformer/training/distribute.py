@@ -94,6 +94,10 @@ def fit(model, x, strategy=None, **kwargs):
     """
     import tensorflow as tf
 
+    if isinstance(x, tf.data.Dataset):
+        # A dataset shuffles in its pipeline; Keras warns that its own
+        # `shuffle` (True by default) is ignored for one.
+        kwargs.setdefault("shuffle", False)
     strategy = strategy or model.distribute_strategy
     if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         with strategy.scope():

@@ -3,7 +3,11 @@
 import keras
 import numpy as np
 import pytest
-from keras_transformer.applications.gpt import GPTGenerator, gpt_lm
+from keras_transformer.applications.gpt import (
+    GPTDecoder,
+    GPTGenerator,
+    gpt_lm,
+)
 from keras_transformer.applications.presets import get_preset
 
 from keras_transformer import generation
@@ -119,31 +123,31 @@ def test_parameter_count_matches_the_formula():
 
 def test_cached_greedy_equals_full_recompute_and_compiles_once():
     model = _model()
-    generator = GPTGenerator(model)
+    decoder = GPTDecoder(model)
     expected = _greedy_by_recomputing(model, PROMPTS, 8)
-    assert generator.generate(PROMPTS, max_new_tokens=8) == expected
-    assert generator.trace_count == 1
+    assert decoder.generate(PROMPTS, max_new_tokens=8) == expected
+    assert decoder.trace_count == 1
     # Same shapes, other prompts: the compiled program is reused.
     others = [[2, 13, 1], [2, 40], [2, 6, 6, 6, 6, 12]]
     expected = _greedy_by_recomputing(model, others, 8)
-    assert generator.generate(others, max_new_tokens=8) == expected
-    assert generator.trace_count == 1
+    assert decoder.generate(others, max_new_tokens=8) == expected
+    assert decoder.trace_count == 1
 
 
 def test_eager_decode_with_step_fn_matches_compiled_generate():
     model = _model()
-    generator = GPTGenerator(model)
-    prompt, token_ids, prompt_mask, lengths = generator.prepare(PROMPTS, 5)
-    cache = generator.empty_cache(np.array(prompt), len(token_ids[0]))
+    decoder = GPTDecoder(model)
+    prompt, token_ids, prompt_mask, lengths = decoder.prepare(PROMPTS, 5)
+    cache = decoder.empty_cache(np.array(prompt), len(token_ids[0]))
     output = generation.decode(
-        generator.step_fn,
+        decoder.step_fn,
         np.array(token_ids),
         np.array(prompt_mask),
         cache,
         "greedy",
         start_index=min(lengths),
     )
-    eager = generator.completions(
+    eager = decoder.completions(
         keras.ops.convert_to_numpy(output).tolist(), lengths, 5, None
     )
     assert eager == _greedy_by_recomputing(model, PROMPTS, 5)
@@ -151,30 +155,30 @@ def test_eager_decode_with_step_fn_matches_compiled_generate():
 
 def test_stop_tokens_end_rows_and_are_kept():
     model = _model()
-    generator = GPTGenerator(model)
-    free = generator.generate(PROMPTS, max_new_tokens=6)
+    decoder = GPTDecoder(model)
+    free = decoder.generate(PROMPTS, max_new_tokens=6)
     stop = free[0][2]
-    stopped = generator.generate(PROMPTS, 6, stop_token_ids=[stop])
+    stopped = decoder.generate(PROMPTS, 6, stop_token_ids=[stop])
     assert stopped == _greedy_by_recomputing(model, PROMPTS, 6, stop=stop)
     assert stopped[0] == free[0][: free[0].index(stop) + 1]
 
 
 def test_seed_reproducibility_and_runtime_temperature():
     model = _model()
-    generator = GPTGenerator(model)
+    decoder = GPTDecoder(model)
     sampler = generation.TopKSampler(k=20, temperature=1.0)
-    first = generator.generate(PROMPTS, 10, sampler, seed=42)
-    assert generator.generate(PROMPTS, 10, sampler, seed=42) == first
-    assert generator.generate(PROMPTS, 10, sampler, seed=43) != first
+    first = decoder.generate(PROMPTS, 10, sampler, seed=42)
+    assert decoder.generate(PROMPTS, 10, sampler, seed=42) == first
+    assert decoder.generate(PROMPTS, 10, sampler, seed=43) != first
     hotter = generation.TopKSampler(k=20, temperature=3.0)
-    generator.generate(PROMPTS, 10, hotter, seed=42)
+    decoder.generate(PROMPTS, 10, hotter, seed=42)
     # The temperature is a run-time input: still one compiled loop.
-    assert generator.trace_count == 1
+    assert decoder.trace_count == 1
 
 
 def test_long_prompts_keep_their_last_tokens():
-    generator = GPTGenerator(_model())
-    prompt, token_ids, _, lengths = generator.prepare(
+    decoder = GPTDecoder(_model())
+    prompt, token_ids, _, lengths = decoder.prepare(
         [list(range(1, 40)), [2, 3]], max_new_tokens=4
     )
     assert lengths == [20, 2]
@@ -191,9 +195,9 @@ def test_keras_file_round_trip(tmp_path):
     np.testing.assert_allclose(
         _logits(model, tokens), _logits(restored, tokens), atol=1e-6
     )
-    generator = GPTGenerator(restored)
-    assert generator.max_sequence_length == CONFIG["max_sequence_length"]
-    assert len(generator.blocks) == CONFIG["num_layers"]
+    decoder = GPTDecoder(restored)
+    assert decoder.max_sequence_length == CONFIG["max_sequence_length"]
+    assert len(decoder.blocks) == CONFIG["num_layers"]
 
 
 def test_presets_build_and_errors_name_the_argument():
@@ -208,10 +212,26 @@ def test_presets_build_and_errors_name_the_argument():
         gpt_lm(**{**CONFIG, "num_heads": 3})
     with pytest.raises(ValueError, match="Received: num_layers=0"):
         gpt_lm(**{**CONFIG, "num_layers": 0})
-    generator = GPTGenerator(_model())
+    decoder = GPTDecoder(_model())
     with pytest.raises(ValueError, match="max_new_tokens=24"):
-        generator.generate([[2]], max_new_tokens=24)
+        decoder.generate([[2]], max_new_tokens=24)
     with pytest.raises(ValueError, match="empty prompt"):
-        generator.generate([[2], []], max_new_tokens=2)
+        decoder.generate([[2], []], max_new_tokens=2)
     with pytest.raises(ValueError, match="gpt_lm"):
+        GPTDecoder(keras.Sequential([keras.layers.Dense(2)], name="other"))
+
+
+def test_deprecated_gpt_generator_warns_and_is_a_gpt_decoder():
+    model = _model()
+    with pytest.warns(DeprecationWarning, match="GPTDecoder"):
+        old = GPTGenerator(model)
+    assert isinstance(old, GPTDecoder)
+    new = GPTDecoder(model)
+    assert old.generate(PROMPTS, max_new_tokens=4) == new.generate(
+        PROMPTS, max_new_tokens=4
+    )
+    with (
+        pytest.warns(DeprecationWarning),
+        pytest.raises(ValueError, match="gpt_lm"),
+    ):
         GPTGenerator(keras.Sequential([keras.layers.Dense(2)], name="other"))

@@ -9,7 +9,7 @@ import tarfile
 
 import pytest
 
-from keras_transformer.data import build_corpora as bc
+from tools import build_corpora as bc
 from keras_transformer.data.loaders import GENRE_CLASS_NAMES
 
 

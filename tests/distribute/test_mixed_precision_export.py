@@ -13,7 +13,7 @@ def test_classifier_trained_mixed_exports_float32(tmp_path, precision):
     from keras_transformer import training
     from keras_transformer.data import load_bundled_genre
     from keras_transformer.export.classifier import export_classifier
-    from keras_transformer.tasks.bert import train_classifier
+    from keras_transformer.tasks.classifier import train_classifier
 
     texts, labels, _ = load_bundled_genre("train")
     rows = [f"{y}\t{x}" for x, y in zip(texts[::200], labels[::200])]

@@ -51,7 +51,7 @@ def _padded_rows(rng, batch=256, width=40):
 
 
 def test_mask_batch_follows_berts_recipe():
-    from keras_transformer.data.bert import default_max_predictions
+    from keras_transformer.data.masked_lm import default_max_predictions
 
     rng = np.random.default_rng(0)
     ids = _padded_rows(rng)
@@ -148,9 +148,9 @@ def test_prepare_writes_wrapped_ids_that_decode_to_the_text(prepared):
 
 def test_train_then_package_gives_a_pretrained_encoder(prepared, tmp_path):
     import keras
-
     from keras_transformer.applications.bert import bert_masked_lm
-    from keras_transformer.tasks.bert import train_classifier
+
+    from keras_transformer.tasks.classifier import train_classifier
 
     _, data, _ = prepared
     run = tmp_path / "run"
@@ -174,7 +174,7 @@ def test_train_then_package_gives_a_pretrained_encoder(prepared, tmp_path):
     out = example.package(str(data), str(run), str(tmp_path / "pre"))
     meta = json.loads((tmp_path / "pre" / "metadata.json").read_text())
     assert meta["task"] == "bert-pretrain"
-    assert meta["backbone"] == record["backbone"]
+    assert meta["config"] == record["backbone"]
     packaged = keras.saving.load_model(
         os.path.join(out, "model.keras"), compile=False
     )

@@ -1,4 +1,6 @@
+import json
 import math
+import zipfile
 
 import keras
 import numpy as np
@@ -94,7 +96,7 @@ def test_token_and_position_shared_checks(tmp_path, position):
         {
             "vocabulary_size": 50,
             "sequence_length": 12,
-            "embedding_dim": 16,
+            "hidden_dim": 16,
             "position": position,
             "scale_embeddings": True,
             "position_initializer": "random_normal",
@@ -149,3 +151,71 @@ def test_token_and_position_bad_args():
         TokenAndPositionEmbedding(50, 12, 16, dropout=-0.1)
     with pytest.raises(ValueError, match="vocabulary_size=0"):
         TokenAndPositionEmbedding(0, 12, 16)
+
+
+def test_token_and_position_old_embedding_dim_warns_and_matches():
+    new = TokenAndPositionEmbedding(50, 12, hidden_dim=16, name="embed")
+    with pytest.warns(DeprecationWarning, match="embedding_dim"):
+        old = TokenAndPositionEmbedding(50, 12, embedding_dim=16, name="embed")
+    assert old.hidden_dim == 16
+    assert old.get_config() == new.get_config()
+    assert "embedding_dim" not in new.get_config()
+    # Positional calls are unchanged.
+    assert TokenAndPositionEmbedding(50, 12, 16).hidden_dim == 16
+
+
+def test_token_and_position_config_with_the_old_name_loads():
+    config = TokenAndPositionEmbedding(50, 12, 16, name="embed").get_config()
+    old_config = dict(config)
+    old_config["embedding_dim"] = old_config.pop("hidden_dim")
+    with pytest.warns(DeprecationWarning, match="embedding_dim"):
+        revived = TokenAndPositionEmbedding.from_config(old_config)
+    assert revived.get_config() == config
+    serialized = keras.saving.serialize_keras_object(revived)
+    serialized["config"] = old_config
+    with pytest.warns(DeprecationWarning, match="embedding_dim"):
+        revived = keras.saving.deserialize_keras_object(serialized)
+    assert revived.get_config() == config
+
+
+def test_token_and_position_keras_file_with_the_old_name_loads(tmp_path):
+    ids = keras.Input((None,), dtype="int32")
+    layer = TokenAndPositionEmbedding(50, 12, 16, name="embed")
+    model = keras.Model(ids, layer(ids))
+    tokens = np.array([[4, 9, 1]], "int32")
+    expected = keras.ops.convert_to_numpy(model(tokens))
+    path = tmp_path / "new.keras"
+    model.save(path)
+    # Rewrite the saved config as an older version wrote it.
+    old_path = tmp_path / "old.keras"
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(old_path, "w") as out:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if item.filename == "config.json":
+                text = data.decode("utf-8")
+                assert '"hidden_dim": 16' in text
+                data = text.replace('"hidden_dim"', '"embedding_dim"').encode()
+                (saved,) = [
+                    layer["config"]
+                    for layer in json.loads(data)["config"]["layers"]
+                    if layer["config"]["name"] == "embed"
+                ]
+                assert (
+                    "hidden_dim" not in saved and saved["embedding_dim"] == 16
+                )
+            out.writestr(item, data)
+    with pytest.warns(DeprecationWarning, match="embedding_dim"):
+        reloaded = keras.saving.load_model(old_path)
+    assert reloaded.get_layer("embed").hidden_dim == 16
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(reloaded(tokens)), expected, atol=1e-6
+    )
+
+
+def test_token_and_position_hidden_dim_errors_name_the_argument():
+    with pytest.raises(ValueError, match="Received: hidden_dim=None"):
+        TokenAndPositionEmbedding(50, 12)
+    with pytest.raises(ValueError, match="Received: hidden_dim=0"):
+        TokenAndPositionEmbedding(50, 12, 0)
+    with pytest.raises(ValueError, match="not both"):
+        TokenAndPositionEmbedding(50, 12, hidden_dim=16, embedding_dim=16)

@@ -1,5 +1,5 @@
-"""Session fixtures: tiny GPT, classifier and translation model directories,
-trained once (a few steps each) and exported once as TF Serving SavedModels,
+"""Session fixtures: tiny GPT, classifier and translation model directories
+(random weights, built in seconds), exported once as TF Serving SavedModels,
 and, from fresh processes that import only TensorFlow, the results of the
 bad-input battery (`battery.py`) and of `saved_model_cli show --all` on
 each export."""
@@ -32,86 +32,26 @@ def serving_root(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def model_dirs(serving_root):
-    """{"gpt", "classifier", "translation": model directory}."""
-    from keras_transformer.data import load_bundled_genre
-    from keras_transformer.data.loaders import (
-        load_bundled_lm_text,
-        load_bundled_translation,
-    )
-    from keras_transformer.tasks.bert import train_classifier
-    from keras_transformer.tasks.gpt import train_gpt
-    from keras_transformer.tasks.translation import train_translation
+    """{"gpt", "classifier", "translation": model directory (a Path)}.
 
-    data = serving_root / "data"
-    data.mkdir()
-    lines = load_bundled_lm_text("train")[:200]
-    (data / "lm.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    gpt_dir = serving_root / "gpt_model"
-    train_gpt(
-        str(gpt_dir),
-        train_files=[str(data / "lm.txt")],
-        preset="tiny",
-        epochs=1,
-        vocabulary_size=150,
-        sequence_length=32,
-        batch_size=8,
-        steps_per_epoch=2,
-    )
+    Tiny models with random weights (`tests/inference/model_dirs.py`): the
+    serving contract does not depend on training, and building takes
+    seconds where training took minutes.
+    """
+    from tests.inference.model_dirs import build_model_dirs
 
-    texts, labels, _ = load_bundled_genre("train")
-    step = len(texts) // 160
-    rows = [f"{y}\t{x}" for x, y in zip(texts[::step], labels[::step])]
-    (data / "genre.tsv").write_text("\n".join(rows) + "\n", encoding="utf-8")
-    classifier_dir = serving_root / "classifier_model"
-    train_classifier(
-        classifier_dir,
-        train_file=str(data / "genre.tsv"),
-        preset="tiny",
-        vocabulary_size=150,
-        sequence_length=24,
-        batch_size=8,
-        epochs=1,
-        steps_per_epoch=1,
-        verbose=0,
-    )
-
-    sources, targets = load_bundled_translation("train")
-    pairs = [f"{a}\t{b}" for a, b in zip(sources[:200], targets[:200])]
-    (data / "pairs.tsv").write_text("\n".join(pairs) + "\n", encoding="utf-8")
-    translation_dir = serving_root / "translation_model"
-    train_translation(
-        str(translation_dir),
-        train_file=str(data / "pairs.tsv"),
-        preset="tiny",
-        epochs=1,
-        steps_per_epoch=2,
-        vocabulary_size=150,
-        batch_size=8,
-        verbose=0,
-    )
-    return {
-        "gpt": gpt_dir,
-        "classifier": classifier_dir,
-        "translation": translation_dir,
-    }
+    return build_model_dirs(serving_root)
 
 
 @pytest.fixture(scope="session")
 def exports(model_dirs, serving_root):
-    """{model: .../saved_models/model/1}."""
-    from keras_transformer.export.classifier import export_classifier
-    from keras_transformer.export.gpt import export_gpt
-    from keras_transformer.tasks.translation import export_translation
+    """{model: .../saved_models/model/1}, written by `export_model`."""
+    from keras_transformer.export import export_model
 
     base = serving_root / "saved_models"
-    exporters = {
-        "gpt": export_gpt,
-        "classifier": export_classifier,
-        "translation": export_translation,
-    }
     return {
-        name: pathlib.Path(export(model_dirs[name], base / name / "1"))
-        for name, export in exporters.items()
+        name: pathlib.Path(export_model(str(path), base / name / "1"))
+        for name, path in model_dirs.items()
     }
 
 

@@ -2,9 +2,11 @@
 SavedModels, run in a fresh process (see `battery.py`).
 
 Documented behaviour (serving/README.md): every input string gets an
-answer; text the tokenizer has never seen (emoji, invalid UTF-8) becomes the
-unknown token; the classifier and the translator keep the first tokens,
-GPT the last tokens that leave room for the new ones.
+answer; a blank text (empty or whitespace only) translates to ""; text the
+tokenizer has never seen (emoji, invalid UTF-8) becomes the unknown token;
+the classifier and the translator keep the first tokens, GPT the last
+tokens that leave room for the new ones. The Python API
+(`keras_transformer.load`) gives the same answers as the SavedModels.
 """
 
 import json
@@ -54,7 +56,7 @@ def test_odd_inputs_get_valid_answers(battery, model_dirs, kind):
         if kind == "classifier":
             # The label is the class name of the highest probability.
             metadata = (model_dirs[kind] / "metadata.json").read_text()
-            names = json.loads(metadata)["class_names"]
+            names = json.loads(metadata)["inference"]["class_names"]
             (probabilities,) = outputs["probabilities"]["values"]
             assert len(probabilities) == len(names)
             best = names[int(np.argmax(probabilities))]
@@ -118,3 +120,45 @@ def test_eight_threads_match_sequential_calls(battery, kind):
     ):
         for index in range(3):
             _assert_same(_rows(sequential, index), _rows(concurrent, index))
+
+
+def test_blank_texts_translate_to_the_empty_string(battery):
+    result = battery["translation"]
+    single = result["single"]
+    for case in ("empty", "whitespace"):
+        assert single[case]["translation"]["values"] == [""], case
+    for case in ("normal", "normal2"):  # so the check above can fail
+        assert single[case]["translation"]["values"][0] != "", case
+    mixed = result["mixed"]["translation"]["values"]
+    for index, case in enumerate(result["mixed_cases"]):
+        assert (mixed[index] == "") == (case in ("empty", "whitespace"))
+
+
+# Python str cannot hold invalid UTF-8 (the CLI reads it as U+FFFD).
+PYTHON_CASES = ("normal", "normal2", "empty", "whitespace", "long", "emoji")
+
+
+@pytest.mark.parametrize("kind", MODELS)
+def test_python_api_gives_the_savedmodel_answers(battery, model_dirs, kind):
+    import keras_transformer
+    from tests.serving.battery import CASES
+
+    model = keras_transformer.load(model_dirs[kind])
+    texts = [CASES[case].decode("utf-8") for case in PYTHON_CASES]
+    served = [battery[kind]["single"][case] for case in PYTHON_CASES]
+    if kind == "translation":
+        expected = [entry["translation"]["values"][0] for entry in served]
+        assert model(texts) == expected
+    elif kind == "gpt":
+        expected = [entry["completion"]["values"][0] for entry in served]
+        tokens = min(64, model.max_sequence_length - 1)
+        assert model(texts, max_new_tokens=tokens) == expected
+    else:
+        probabilities = [
+            entry["probabilities"]["values"][0] for entry in served
+        ]
+        np.testing.assert_allclose(
+            model.predict_proba(texts), probabilities, atol=1e-5
+        )
+        labels = [entry["label"]["values"][0] for entry in served]
+        assert [label for label, _ in model(texts)] == labels

@@ -1,5 +1,6 @@
 """Loader and configuration errors: one clear line naming the thing and
-what was expected, exit code 2, no traceback."""
+what was expected (and the flags the user typed, not Python arguments),
+exit code 2, no traceback."""
 
 import pytest
 
@@ -96,14 +97,18 @@ def test_model_directory_of_another_application(
 
 
 def test_export_of_an_unknown_task(tmp_path, capsys):
-    from keras_transformer.training import write_metadata
+    import json
+
+    from keras_transformer.model_dir import METADATA_FILE, METADATA_KEYS
 
     model = tmp_path / "odd"
     model.mkdir()
-    write_metadata(str(model), "speech")
+    metadata = dict.fromkeys(METADATA_KEYS) | {"task": "speech"}
+    (model / METADATA_FILE).write_text(json.dumps(metadata))
     code, _, err = _run(capsys, "export", "--model", model,
                         "--output", tmp_path / "s" / "1")  # fmt: skip
-    _clean_error(code, err, "holds a 'speech' model", "'gpt'", "'classifier'",
+    # Names the task found and the tasks that can be exported.
+    _clean_error(code, err, "'speech' model", "'gpt'", "'classifier'",
                  "'translation'")  # fmt: skip
 
 
@@ -121,11 +126,11 @@ def test_unknown_preset(small_files, tmp_path, capsys, task):
 @pytest.mark.parametrize(
     "flag,value,received",
     [
-        ("--batch-size", "0", "batch_size=0"),
-        ("--epochs", "-1", "epochs=-1"),
-        ("--sequence-length", "0", "sequence_length=0"),
-        ("--steps-per-epoch", "0", "steps_per_epoch=0"),
-        ("--vocabulary-size", "3", "vocabulary_size=3"),
+        ("--batch-size", "0", "--batch-size 0"),
+        ("--epochs", "-1", "--epochs -1"),
+        ("--sequence-length", "0", "--sequence-length 0"),
+        ("--steps-per-epoch", "0", "--steps-per-epoch 0"),
+        ("--vocabulary-size", "3", "--vocabulary-size 3"),
     ],
 )
 def test_impossible_hyperparameters_fail_before_training(
@@ -136,6 +141,7 @@ def test_impossible_hyperparameters_fail_before_training(
                         "--output", tmp_path / "m", "--preset", "tiny",
                         "--vocabulary-size", "30", flag, value)  # fmt: skip
     _clean_error(code, err, received)
+    assert received.split()[0].lstrip("-").replace("-", "_") + "=" not in err
     assert not (tmp_path / "m" / "tokenizer.model").exists()
 
 
@@ -148,4 +154,5 @@ def test_vocabulary_too_large_for_the_corpus(
                         "--output", tmp_path / "m", "--preset", "tiny",
                         "--vocabulary-size", "5000")  # fmt: skip
     _clean_error(code, err, "too large for this corpus",
-                 "vocabulary_size=5000")  # fmt: skip
+                 "--vocabulary-size 5000")  # fmt: skip
+    assert "vocabulary_size=5000" not in err

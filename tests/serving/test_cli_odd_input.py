@@ -1,4 +1,5 @@
-"""`classify` / `generate` answer empty text and invalid UTF-8 on stdin."""
+"""`classify` / `generate` answer empty text and invalid UTF-8 on stdin,
+one output line per input line (blank lines included)."""
 
 import io
 import sys
@@ -24,7 +25,7 @@ def class_names(model_dirs):
     import json
 
     metadata = (model_dirs["classifier"] / "metadata.json").read_text()
-    return json.loads(metadata)["class_names"]
+    return json.loads(metadata)["inference"]["class_names"]
 
 
 def _check_classify_lines(out, count, class_names):
@@ -48,7 +49,7 @@ def test_classify_empty_and_invalid_text(
     )
     code, out, err = _run(capsys, "classify", "--model", model)
     assert code == 0, err
-    _check_classify_lines(out, 3, class_names)  # the blank line is skipped
+    _check_classify_lines(out, 4, class_names)  # the blank line answered
     _stdin(monkeypatch, b"")
     code, out, err = _run(capsys, "classify", "--model", model)
     assert code == 0 and out == "", err

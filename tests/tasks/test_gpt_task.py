@@ -1,20 +1,24 @@
-"""Tests of the GPT task: data packing, CLI end to end, export, errors."""
+"""Tests of the GPT task: data packing, training end to end, export, errors."""
 
-import io
 import json
 import os
 import runpy
 import shutil
 import subprocess
 import sys
+import warnings
 
 import keras
 import numpy as np
 import pytest
 
-from keras_transformer import cli
+import keras_transformer
+from keras_transformer import model_dir as model_dir_lib
 from keras_transformer.data import lm as lm_data
-from keras_transformer.data.loaders import load_bundled_lm_text
+from keras_transformer.data.loaders import DataFormatError, load_bundled_lm_text
+from keras_transformer.export import ExportError, export_gpt
+from keras_transformer.inference import TextGenerator, make_sampler
+from keras_transformer.tasks.gpt import evaluate_gpt, train_gpt
 
 EXAMPLE = os.path.join(
     os.path.dirname(__file__), "..", "..", "examples", "generate.py"
@@ -62,7 +66,7 @@ def test_lm_dataset_batches_and_shuffles():
 
 
 # ----------------------------------------------------------------------
-# End to end through the command line
+# End to end through the Python API
 # ----------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def text_files(tmp_path_factory):
@@ -76,49 +80,55 @@ def text_files(tmp_path_factory):
 @pytest.fixture(scope="module")
 def trained_dir(text_files, tmp_path_factory):
     output = tmp_path_factory.mktemp("gpt_run") / "model"
-    code = cli.main(
-        [
-            "train",
-            "gpt",
-            "--train-file",
-            str(text_files / "train.txt"),
-            "--valid-file",
-            str(text_files / "valid.txt"),
-            "--output",
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        metadata = train_gpt(
             str(output),
-            "--preset",
-            "tiny",
-            "--epochs",
-            "1",
-            "--vocabulary-size",
-            "200",
-            "--sequence-length",
-            "32",
-            "--warmup-steps",
-            "20",
-        ]
-    )
-    assert code == 0
+            train_files=[str(text_files / "train.txt")],
+            valid_files=[str(text_files / "valid.txt")],
+            preset="tiny",
+            epochs=1,
+            vocabulary_size=200,
+            sequence_length=32,
+            warmup_steps=20,
+            verbose=0,
+        )
+    assert metadata == json.loads((output / "metadata.json").read_text())
+    # The training data repeats: Keras never runs out of it.
+    assert not any("ran out of data" in str(w.message) for w in caught)
     return output
 
 
 def test_train_writes_a_complete_model_directory(trained_dir):
     metadata = json.loads((trained_dir / "metadata.json").read_text())
+    assert tuple(metadata) == model_dir_lib.METADATA_KEYS
     assert metadata["task"] == "gpt"
-    assert metadata["sequence_length"] == 32
-    assert metadata["model_config"]["max_sequence_length"] == 32
-    assert metadata["model_config"]["vocabulary_size"] == 200
-    assert metadata["best_val_perplexity"] < 200
+    assert metadata["inference"]["max_sequence_length"] == 32
+    assert metadata["settings"]["sequence_length"] == 32
+    assert metadata["config"]["max_sequence_length"] == 32
+    assert metadata["config"]["vocabulary_size"] == 200
+    assert metadata["tokenizer"]["vocabulary_size"] == 200
+    assert metadata["metrics"]["best_val_perplexity"] < 200
+    assert metadata["metrics"]["epochs_run"] == 1
+    assert metadata["steps"] > 0 and metadata["train_seconds"] > 0
+    data = metadata["data"]
+    assert data["train"][0].endswith("train.txt")
+    assert data["valid"][0].endswith("valid.txt")
+    assert data["train_lines"] == 340 and data["skipped_lines"] == 0
+    # One pass over the full batches of windows per epoch.
+    assert metadata["steps"] == data["train_examples"] // 16
     for name in ("model.keras", "tokenizer.model", "logs", "backup"):
         assert (trained_dir / name).exists()
     samples = trained_dir / "logs" / "samples"
     assert samples.is_dir() and os.listdir(samples)
+    card = (trained_dir / "README.md").read_text(encoding="utf-8")
+    assert "gpt" in card.splitlines()[0]
+    assert "keras-transformer generate" in card
 
 
-def test_generate_stream_batch_and_stdin(trained_dir, capsys, monkeypatch):
-    from keras_transformer.tasks.gpt import load_generator, make_sampler
-
-    generator = load_generator(str(trained_dir))
+def test_generate_stream_and_batch(trained_dir):
+    generator = keras_transformer.load(str(trained_dir))
+    assert isinstance(generator, TextGenerator)
     sampler = make_sampler("top_k", top_k=10)
     batch = generator.generate(["And God"], 10, sampler, seed=3)
     streamed = "".join(generator.stream("And God", 10, sampler, seed=3))
@@ -128,38 +138,20 @@ def test_generate_stream_batch_and_stdin(trained_dir, capsys, monkeypatch):
     )[0]
     assert full == "And God" + streamed
     assert batch[0].strip() == streamed.strip()
-
-    args = ["generate", "--model", str(trained_dir)]
-    assert cli.main(args + ["--max-new-tokens", "6", "In the beginning"]) == 0
-    assert cli.main(args + ["--max-new-tokens", "6", "Jesus"]) == 0
-    lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 2 and lines[0].startswith("In the beginning")
-    monkeypatch.setattr(sys, "stdin", io.StringIO("one\ntwo\n"))
-    assert cli.main(args + ["--no-stream", "--sampler", "beam"]) == 0
-    lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 2 and lines[1].startswith("two")
+    beams = generator.generate(["one", "two"], 6, make_sampler("beam"))
+    assert len(beams) == 2
 
 
-def test_evaluate_json(trained_dir, text_files, capsys):
-    code = cli.main(
-        [
-            "evaluate",
-            "gpt",
-            "--model",
-            str(trained_dir),
-            "--test-file",
-            str(text_files / "valid.txt"),
-            "--json",
-        ]
-    )
-    assert code == 0
-    result = json.loads(capsys.readouterr().out)
+def test_evaluate(trained_dir, text_files):
+    result = evaluate_gpt(str(trained_dir), [str(text_files / "valid.txt")])
     metadata = json.loads((trained_dir / "metadata.json").read_text())
     assert result["tokens"] > 100
+    assert result["data"][0].endswith("valid.txt")
     # Same text and windows as validation: the best validation perplexity.
     assert result["perplexity"] == pytest.approx(
-        metadata["best_val_perplexity"], rel=1e-3
+        metadata["metrics"]["best_val_perplexity"], rel=1e-3
     )
+    assert result["loss"] == pytest.approx(np.log(result["perplexity"]))
 
 
 def test_example_script_runs(trained_dir, capsys):
@@ -204,31 +196,46 @@ def _random_model_dir(path, tokenizer_proto):
     from keras_transformer.applications.gpt import gpt_lm
 
     from keras_transformer.tokenizers import SubwordTokenizer
-    from keras_transformer.training import write_metadata
 
     os.makedirs(path)
     tokenizer = SubwordTokenizer(tokenizer_proto)
     tokenizer.save(os.path.join(path, "tokenizer.model"))
     keras.utils.set_random_seed(3)
-    model = gpt_lm(tokenizer.vocabulary_size, 2, 16, 2, 32, 128)
-    model.save(os.path.join(path, "model.keras"))
-    write_metadata(path, "gpt", sequence_length=32)
+    config = dict(
+        vocabulary_size=tokenizer.vocabulary_size,
+        num_layers=2,
+        hidden_dim=16,
+        num_heads=2,
+        intermediate_dim=32,
+        max_sequence_length=128,
+    )
+    gpt_lm(**config).save(os.path.join(path, "model.keras"))
+    metadata = model_dir_lib.make_metadata(
+        "gpt",
+        config=config,
+        settings={},
+        tokenizer={"vocabulary_size": tokenizer.vocabulary_size},
+        data={},
+        inference={"max_sequence_length": 128},
+        train_seconds=None,
+        steps=0,
+        metrics={},
+    )
+    model_dir_lib.write_metadata(path, metadata)
     return tokenizer
 
 
 def test_export_matches_python_generator_in_fresh_process(
-    trained_dir, tmp_path, capsys
+    trained_dir, tmp_path
 ):
-    from keras_transformer.tasks.gpt import load_generator
-
     proto = (trained_dir / "tokenizer.model").read_bytes()
     model_dir = str(tmp_path / "random")
     _random_model_dir(model_dir, proto)
     output = str(tmp_path / "saved" / "gpt" / "1")
-    assert cli.main(["export", "--model", model_dir, "--output", output]) == 0
-    assert "Exported" in capsys.readouterr().out
+    assert export_gpt(model_dir, output) == output
     # A second export to the same version is refused.
-    assert cli.main(["export", "--model", model_dir, "--output", output]) == 2
+    with pytest.raises(ExportError, match="already exists"):
+        export_gpt(model_dir, output)
 
     saved_model_cli = shutil.which("saved_model_cli")
     if saved_model_cli:
@@ -255,7 +262,7 @@ def test_export_matches_python_generator_in_fresh_process(
     assert not result["keras_transformer_imported"]
     assert result["empty_batch"] == []
 
-    generator = load_generator(model_dir)
+    generator = keras_transformer.load(model_dir)
     default_tokens = min(64, generator.max_sequence_length - 1)
     expected = generator.generate(prompts, default_tokens)
     assert result["default"] == expected
@@ -265,43 +272,86 @@ def test_export_matches_python_generator_in_fresh_process(
     assert result["seed_a"] != result["greedy"]
 
 
-def test_wrong_task_or_missing_model_dir_is_a_clean_error(tmp_path, capsys):
-    from keras_transformer.training import write_metadata
-
+def test_wrong_task_or_missing_model_dir_is_a_clean_error(tmp_path):
     other = tmp_path / "translation_model"
     other.mkdir()
-    write_metadata(str(other), "translation")
-    for argv in (
-        ["generate", "--model", str(other), "hello"],
-        ["evaluate", "gpt", "--model", str(other)],
-        ["generate", "--model", str(tmp_path / "missing"), "hello"],
+    (other / "metadata.json").write_text('{"task": "translation"}')
+    with pytest.raises(
+        model_dir_lib.ModelDirectoryError, match="'translation' model"
     ):
-        assert cli.main(argv) == 2
-        err = capsys.readouterr().err
-        assert err.startswith("keras-transformer: error:")
-        assert "Traceback" not in err
+        evaluate_gpt(str(other))
+    with pytest.raises(model_dir_lib.ModelDirectoryError, match="not found"):
+        evaluate_gpt(str(tmp_path / "missing"))
+    with pytest.raises(
+        model_dir_lib.ModelDirectoryError, match="'translation' model"
+    ):
+        train_gpt(str(other), preset="tiny")
+
+
+def test_bad_arguments_fail_before_reading_data(tmp_path):
+    output = str(tmp_path / "model")
+    with pytest.raises(ValueError, match="Received: preset='huge'"):
+        train_gpt(output, preset="huge")
+    with pytest.raises(ValueError, match="Received: sequence_length=1"):
+        train_gpt(output, sequence_length=1)
+    with pytest.raises(ValueError, match="Received: epochs=0"):
+        train_gpt(output, epochs=0)
+    with pytest.raises(ValueError, match="`valid_files` needs `train_files`"):
+        train_gpt(output, valid_files=["valid.txt"])
+    assert not os.path.exists(output)
+
+
+def test_invalid_utf8_names_the_line_or_is_skipped(tmp_path):
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"In the beginning\nbad \xff byte\nthe end\n")
+    with pytest.raises(DataFormatError, match=r"bad\.txt, line 2") as error:
+        train_gpt(str(tmp_path / "model"), train_files=[str(bad)])
+    assert "skip_bad_lines=True" in str(error.value)
+    from keras_transformer.tasks.gpt import read_texts
+
+    lines, skipped = read_texts(str(bad), skip_bad_lines=True)
+    assert lines == ["In the beginning", "the end"] and skipped == 1
 
 
 def test_training_resumes_from_the_last_epoch(text_files, tmp_path, caplog):
-    from keras_transformer.tasks.gpt import train_gpt
-
     output = str(tmp_path / "resumed")
+    # A line of invalid UTF-8, skipped.
+    train_file = tmp_path / "train.txt"
+    train_file.write_bytes(
+        b"\xff\xfe not UTF-8\n" + (text_files / "train.txt").read_bytes()
+    )
     common = dict(
-        train_files=[str(text_files / "train.txt")],  # 5% held out
+        train_files=[str(train_file)],  # 5% held out
         preset="tiny",
         vocabulary_size=150,
         sequence_length=16,
         steps_per_epoch=2,
         max_train_lines=120,
+        skip_bad_lines=True,
+        verbose=0,
     )
     first = train_gpt(output, epochs=1, **common)
-    assert first["epochs_run"] == 1
+    assert first["metrics"]["epochs_run"] == 1 and first["steps"] == 2
+    assert first["data"]["skipped_lines"] == 1
+    assert first["data"]["train_lines"] + first["data"]["valid_lines"] == 120
+    assert first["data"]["valid"] == "held-out:train"
     tokenizer = (tmp_path / "resumed" / "tokenizer.model").read_bytes()
     with caplog.at_level("INFO"):
         second = train_gpt(output, epochs=2, **common)
     assert "Resuming" in caplog.text
     # Only the second epoch ran; the tokenizer was kept.
-    assert second["epochs_run"] == 1
+    assert second["metrics"]["epochs_run"] == 1 and second["steps"] == 4
     assert (tmp_path / "resumed" / "tokenizer.model").read_bytes() == tokenizer
     # A finished run has nothing left to do and keeps its metadata.
     assert train_gpt(output, epochs=2, **common) == second
+
+    # Other settings than the recorded ones stop the run, naming each.
+    with pytest.raises(
+        model_dir_lib.ResumeMismatchError, match="--batch-size was 16, now 8"
+    ):
+        train_gpt(output, epochs=3, batch_size=8, **common)
+    # force=True accepts them and records them.
+    third = train_gpt(output, epochs=3, batch_size=8, force=True, **common)
+    assert third["steps"] == 6 and third["settings"]["batch_size"] == 8
+    run = json.loads((tmp_path / "resumed" / "run.json").read_text())
+    assert run["settings"]["batch_size"] == 8

@@ -10,10 +10,10 @@ Run it from the repository root with the `.deb` files (no `dpkg` needed, the
 packages are unpacked in Python) or with already extracted modules:
 
 ```
-python -m keras_transformer.data.build_corpora \
+python -m tools.build_corpora \
     --web-deb sword-text-web_426.0-1_all.deb \
     --sparv-deb sword-text-sparv_2.60-1_all.deb
-python -m keras_transformer.data.build_corpora \
+python -m tools.build_corpora \
     --web-dir /usr/share/sword --sparv-dir /usr/share/sword
 ```
 
@@ -799,7 +799,7 @@ def provenance_markdown(stats, command, versions, seconds):
         "# Bundled corpora: provenance",
         "",
         "Small extracts for demos and tests, built by",
-        "`keras_transformer/data/build_corpora.py` (read its docstring for the",
+        "`tools/build_corpora.py` (read its docstring for the",
         "cleaning rules). Public domain, like their sources.",
         "",
         "## Sources",
@@ -949,7 +949,7 @@ def main(argv=None):
         )
     seconds = time.perf_counter() - start
 
-    command = "python -m keras_transformer.data.build_corpora"
+    command = "python -m tools.build_corpora"
     for flag in ("web_deb", "sparv_deb", "web_dir", "sparv_dir"):
         value = getattr(args, flag)
         if value:

@@ -1,0 +1,400 @@
+"""Every command-line flag, declared once.
+
+`FLAGS` maps a flag to its `argparse` arguments; the commands in
+`keras_transformer.cli._parser` name the flags they take (and add them
+with `_parser.add_flags`), so a flag has the same type, default and
+behaviour on every command that has it.
+
+Defaults: a value flag left out is None, and None is never passed on, so
+the Python function's own default applies (`--batch-size` is 16 for GPT
+and 32 for the classifier because `train_gpt` and `train_classifier` say
+so). The command line repeats no Python default.
+
+Each flag's `dest` is the name of the Python argument it sets; `names`
+lists more Python names it stands for (`train_file`/`train_files`), so
+an error message that names the Python argument can be rewritten to the
+flag the user typed (`keras_transformer.cli._errors`).
+
+This module imports no TensorFlow or Keras: `--help` must answer at once.
+The choices below equal the library's (a test compares them).
+"""
+
+# The library's choices, repeated here so `--help` need not import them.
+STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "tpu")
+PRECISIONS = ("none", "bfloat16", "float16")
+SAMPLERS = ("greedy", "random", "top_k", "top_p", "beam")
+ARCHITECTURES = ("bert", "ngram")
+POOLING_MODES = ("first", "mean")
+AVERAGE_MODES = ("weights", "probabilities")
+
+# With --max-minutes and no --epochs, the time budget decides when to stop.
+BUDGET_EPOCHS = 1000
+
+TASK_DEFAULT = "(default: the task's)"
+
+
+def _files(what):
+    return dict(
+        nargs="+",
+        metavar="FILE",
+        default=None,
+        help=what,
+    )
+
+
+# flag -> argparse keyword arguments (+ "names": more Python names).
+FLAGS = {
+    # Where a command reads from and writes to.
+    "--model": dict(
+        dest="model_dir",
+        required=True,
+        metavar="DIR",
+        help="a model directory written by `keras-transformer train`",
+        names=("model", "path", "source", "model_dirs"),
+    ),
+    "--output": dict(
+        dest="output",
+        required=True,
+        metavar="DIR",
+        help="the model directory to write; an unfinished run there is "
+        "resumed, a finished one trains further",
+        names=("output_dir",),
+    ),
+    "--train-file": dict(
+        dest="train_files",
+        names=("train_file", "texts"),
+        **_files(
+            "training data: TSV for translation and the classifier, "
+            "text for gpt and bert-pretrain; the bundled corpus when "
+            "left out"
+        ),  # fmt: skip
+    ),
+    "--valid-file": dict(
+        dest="valid_files",
+        names=("valid_file", "valid_texts"),
+        **_files(
+            "validation data; a hold-out of the training data when left out"
+        ),  # fmt: skip
+    ),
+    "--test-file": dict(
+        dest="test_files",
+        names=("test_file",),
+        **_files("test data, read once at the end"),
+    ),
+    "--export": dict(
+        dest="export",
+        metavar="DIR",
+        default=None,
+        help="after training, also export a SavedModel to DIR "
+        "(.../NAME/VERSION)",
+    ),
+    "--overwrite": dict(
+        dest="overwrite",
+        action="store_true",
+        help="replace an existing output",
+    ),
+    "--json": dict(
+        dest="json",
+        action="store_true",
+        help="print the result (metadata or report) as JSON",
+    ),
+    # The run: model size, budget, optimization.
+    "--preset": dict(
+        dest="preset",
+        metavar="NAME",
+        default=None,
+        help="model size: tiny, small, base, ... (default: small)",
+    ),
+    "--epochs": dict(
+        dest="epochs",
+        metavar="N",
+        type=int,
+        default=None,
+        help="the most epochs (default: the task's; with --max-minutes, "
+        "the time budget decides)",
+    ),
+    "--max-minutes": dict(
+        dest="max_minutes",
+        metavar="MINUTES",
+        type=float,
+        default=None,
+        help="wall-clock budget: training stops after the step that "
+        "crosses it, keeping the best model so far (default: none)",
+    ),
+    "--steps-per-epoch": dict(
+        dest="steps_per_epoch",
+        metavar="N",
+        type=int,
+        default=None,
+        help="steps between validations (default: one pass over the data)",
+    ),
+    "--batch-size": dict(
+        dest="batch_size",
+        metavar="N",
+        type=int,
+        default=None,
+        help=TASK_DEFAULT,
+    ),
+    "--vocabulary-size": dict(
+        dest="vocabulary_size",
+        metavar="N",
+        type=int,
+        default=None,
+        help=f"SentencePiece pieces of a new tokenizer {TASK_DEFAULT}",
+    ),
+    "--sequence-length": dict(
+        dest="sequence_length",
+        metavar="N",
+        type=int,
+        default=None,
+        help=f"tokens per example {TASK_DEFAULT}",
+    ),
+    "--learning-rate": dict(
+        dest="learning_rate",
+        metavar="RATE",
+        type=float,
+        default=None,
+        help=f"peak learning rate {TASK_DEFAULT}",
+    ),
+    "--learning-rate-scale": dict(
+        dest="learning_rate_scale",
+        metavar="SCALE",
+        type=float,
+        default=None,
+        help=f"scale of the Transformer schedule {TASK_DEFAULT}",
+    ),
+    "--warmup-steps": dict(
+        dest="warmup_steps",
+        metavar="N",
+        type=int,
+        default=None,
+        help=f"learning-rate warmup {TASK_DEFAULT}",
+    ),
+    "--seed": dict(
+        dest="seed",
+        metavar="N",
+        type=int,
+        default=None,
+        help="seed of weights, shuffling or sampling (default: 0 when "
+        "training; random when sampling)",
+    ),
+    "--skip-bad-lines": dict(
+        dest="skip_bad_lines",
+        action="store_true",
+        help="skip malformed lines of data files (counted in the metadata) "
+        "instead of stopping at the first",
+    ),
+    "--force": dict(
+        dest="force",
+        action="store_true",
+        help="resume even though the settings differ from the recorded ones "
+        "(the new ones are recorded)",
+    ),
+    "--max-train-pairs": dict(
+        dest="max_train_pairs",
+        metavar="N",
+        type=int,
+        default=None,
+        help="use only the first N training pairs",
+    ),
+    "--backup-every-steps": dict(
+        dest="backup_every_steps",
+        metavar="N",
+        type=int,
+        default=None,
+        help="also save resume state every N steps (default: every epoch)",
+    ),
+    # Scale.
+    "--strategy": dict(
+        dest="strategy",
+        default="auto",
+        choices=STRATEGIES,
+        help="tf.distribute strategy (auto: TPU if TPU_NAME is set, multi-"
+        "worker if TF_CONFIG names several workers, mirrored on 2+ GPUs) "
+        "(default: %(default)s)",
+    ),
+    "--tpu": dict(
+        dest="tpu",
+        metavar="ADDRESS",
+        default=None,
+        help="TPU name or address (default: none)",
+    ),
+    "--mixed-precision": dict(
+        dest="mixed_precision",
+        default="none",
+        choices=PRECISIONS,
+        help="compute dtype of the layers; weights stay float32 "
+        "(default: %(default)s)",
+    ),
+    # The classifier and the encoder.
+    "--pretrained": dict(
+        dest="pretrained",
+        default=None,
+        metavar="DIR",
+        help="a bert-pretrain directory, or 'bundled' for the pretrained "
+        "small encoder shipped with the package",
+    ),
+    "--architecture": dict(
+        dest="architecture",
+        default=None,
+        choices=ARCHITECTURES,
+        help="the BERT encoder, or a fastText-style bag of hashed n-grams of "
+        "the same tokens (default: bert)",
+    ),
+    "--pooling": dict(
+        dest="pooling",
+        default=None,
+        choices=POOLING_MODES,
+        help="[CLS] pooler or the mean over real tokens (default: first)",
+    ),
+    "--encoder-dropout": dict(
+        dest="encoder_dropout",
+        metavar="RATE",
+        type=float,
+        default=None,
+        help="dropout inside the encoder (default: the preset's or the "
+        "pretrained encoder's)",
+    ),
+    "--token-mask-rate": dict(
+        dest="token_mask_rate",
+        metavar="RATE",
+        type=float,
+        default=None,
+        help="share of training pieces replaced by [MASK] in every batch, "
+        "a regularizer (default: 0)",
+    ),
+    "--ema-momentum": dict(
+        dest="ema_momentum",
+        metavar="MOMENTUM",
+        type=float,
+        default=None,
+        help="validate and save a moving average of the weights with this "
+        "momentum, e.g. 0.999 (default: off)",
+    ),
+    "--layer-decay": dict(
+        dest="layer_decay",
+        metavar="DECAY",
+        type=float,
+        default=None,
+        help="layer-wise learning-rate decay when fine-tuning, e.g. 0.8 "
+        "(default: off)",
+    ),
+    "--mask-rate": dict(
+        dest="mask_rate",
+        metavar="RATE",
+        type=float,
+        default=None,
+        help="share of pieces masked for masked-LM pretraining (default: 0.15)",
+    ),
+    "--output-dir": dict(
+        dest="output_dir",
+        default=None,
+        metavar="DIR",
+        help="where to write confusion_matrix.png (default: the model "
+        "directory)",
+    ),
+    "--mode": dict(
+        dest="mode",
+        default=None,
+        choices=AVERAGE_MODES,
+        help="average the weights (one model; same encoder and architecture "
+        "needed) or the class probabilities (an ensemble) (default: "
+        "weights)",
+    ),
+    # Decoding.
+    "--num-beams": dict(
+        dest="num_beams",
+        metavar="N",
+        type=int,
+        default=None,
+        help="beams of beam search; 1 is greedy search (default: 1 for "
+        "translation, 4 for the beam sampler)",
+        names=("beam_size",),
+    ),
+    "--length-penalty": dict(
+        dest="length_penalty",
+        metavar="ALPHA",
+        type=float,
+        default=None,
+        help="beam-search length penalty (default: 0.6)",
+    ),
+    "--max-new-tokens": dict(
+        dest="max_new_tokens",
+        metavar="N",
+        type=int,
+        default=None,
+        help="tokens to generate (default: 64, or half the model's "
+        "positions if fewer)",
+    ),
+    "--sampler": dict(
+        dest="sampler",
+        default=None,
+        choices=SAMPLERS,
+        help="how the next token is chosen (default: greedy)",
+    ),
+    "--temperature": dict(
+        dest="temperature",
+        metavar="T",
+        type=float,
+        default=None,
+        help="softmax temperature of the random samplers (default: 1.0)",
+    ),
+    "--top-k": dict(
+        dest="top_k",
+        metavar="K",
+        type=int,
+        default=None,
+        help="k of the top_k sampler (default: 40)",
+    ),
+    "--top-p": dict(
+        dest="top_p",
+        metavar="P",
+        type=float,
+        default=None,
+        help="p of the top_p sampler (default: 0.9)",
+    ),
+    "--no-stream": dict(
+        dest="no_stream",
+        action="store_true",
+        help="generate all prompts as one compiled batch instead of "
+        "printing tokens as they come",
+    ),
+}
+
+# Deprecated spellings: alias -> the flag it stands for.
+ALIASES = {"--beam-size": "--num-beams"}
+
+# Flags every command of a kind takes.
+TRAIN_FLAGS = (
+    "--output",
+    "--preset",
+    "--epochs",
+    "--max-minutes",
+    "--steps-per-epoch",
+    "--batch-size",
+    "--vocabulary-size",
+    "--warmup-steps",
+    "--seed",
+    "--skip-bad-lines",
+    "--force",
+    "--json",
+    "--strategy",
+    "--tpu",
+    "--mixed-precision",
+)
+EVALUATE_FLAGS = ("--model", "--skip-bad-lines", "--json")
+
+# Flags that only shape the command line's own work, never passed on.
+CLI_ONLY = {
+    "command",
+    "task",
+    "run",
+    "leaf_parser",
+    "verbose",
+    "json",
+    "export",
+    "strategy",
+    "tpu",
+    "mixed_precision",
+    "no_stream",
+}

@@ -1,0 +1,135 @@
+"""`translate`, `generate`, `classify`, `export`, `average-classifiers`.
+
+`translate`, `generate` and `classify` read their texts from the command
+line, else from the lines of standard input, and print one output line per
+input line, blank lines included: a blank text translates to an empty
+line, a blank prompt is continued from nothing, a blank text is classified
+like any other.
+"""
+
+import os
+
+from keras_transformer.cli import _runtime
+
+INFERENCE = "keras_transformer.inference"
+
+
+def run_translate(args):
+    """Runs `keras-transformer translate`: one translation per line."""
+    inference = _runtime.import_quietly(INFERENCE, args.verbose)
+    translator = inference.Translator.from_dir(args.model_dir)
+    texts = _runtime.input_texts(args.texts)
+    options = _runtime.python_kwargs(args, drop=("model_dir", "texts"))
+    with _runtime.progress_on_stderr():
+        outputs = translator.translate(
+            texts, verbose=_runtime.progress_verbose(), **options
+        )
+    for output in outputs:
+        print(_runtime.one_line(output), flush=True)
+    return 0
+
+
+def run_classify(args):
+    """Runs `keras-transformer classify`: `label<TAB>probability` lines."""
+    inference = _runtime.import_quietly(INFERENCE, args.verbose)
+    classifier = inference.TextClassifier.from_dir(args.model_dir)
+    texts = _runtime.input_texts(args.texts)
+    with _runtime.progress_on_stderr():
+        answers = classifier.classify(
+            texts, verbose=_runtime.progress_verbose()
+        )
+    for label, probability in answers:
+        print(f"{label}\t{probability:.4f}", flush=True)
+    return 0
+
+
+def _sampler_options(args):
+    options = {
+        "temperature": args.temperature,
+        "top_k": args.top_k,
+        "top_p": args.top_p,
+        "num_beams": args.num_beams,
+    }
+    return {k: v for k, v in options.items() if v is not None}
+
+
+def run_generate(args):
+    """Runs `keras-transformer generate`: one continued prompt per line.
+
+    Tokens are printed as they come (one prompt after the other) unless
+    `--no-stream` or the beam sampler asks for one compiled batch.
+    """
+    inference = _runtime.import_quietly(INFERENCE, args.verbose)
+    from keras_transformer.inference import generator as generator_lib
+
+    generator = inference.TextGenerator.from_dir(args.model_dir)
+    max_new_tokens = args.max_new_tokens
+    if max_new_tokens is None:
+        max_new_tokens = min(64, generator.max_sequence_length // 2)
+    name = args.sampler or "greedy"
+    sampler = generator_lib.make_sampler(name, **_sampler_options(args))
+    prompts = _runtime.input_texts(args.prompts)
+    if args.no_stream or name == "beam":
+        with _runtime.progress_on_stderr():
+            texts = generator.generate(
+                prompts,
+                max_new_tokens=max_new_tokens,
+                sampler=sampler,
+                seed=args.seed,
+                return_full_text=True,
+                verbose=_runtime.progress_verbose(),
+            )
+        for text in texts:
+            print(_runtime.one_line(text), flush=True)
+        return 0
+    for prompt in prompts:
+        pieces = iter(
+            generator.stream(
+                prompt,
+                max_new_tokens=max_new_tokens,
+                sampler=sampler,
+                seed=args.seed,
+            )
+        )
+        first = next(pieces, "")  # Bad settings raise before any output.
+        text = _prompt_as_read(generator, prompt, max_new_tokens) + first
+        print(_runtime.one_line(text), end="", flush=True)
+        for piece in pieces:
+            print(_runtime.one_line(piece), end="", flush=True)
+        print(flush=True)
+    return 0
+
+
+def _prompt_as_read(generator, prompt, max_new_tokens):
+    """The prompt as the model reads it (clipped to leave room for the new
+    tokens, unknown characters as the tokenizer shows them)."""
+    from keras_transformer.inference.generator import encode_prompts
+
+    ids = encode_prompts(generator.tokenizer, [prompt])[0]
+    room = generator.max_sequence_length - max_new_tokens
+    return generator.detokenize([ids[-room:]])[0]
+
+
+def run_export(args):
+    """Runs `keras-transformer export`; prints the export path."""
+    export = _runtime.import_quietly("keras_transformer.export", args.verbose)
+    with _runtime.progress_on_stderr():
+        path = export.export_model(
+            args.model_dir, args.output, overwrite=args.overwrite
+        )
+    print(path, flush=True)
+    return 0
+
+
+def run_average(args):
+    """Runs `keras-transformer average-classifiers`; prints the new path."""
+    ensemble = _runtime.import_quietly(
+        "keras_transformer.tasks.ensemble", args.verbose
+    )
+    options = {"mode": args.mode} if args.mode else {}
+    with _runtime.progress_on_stderr():
+        output = ensemble.average_classifiers(
+            args.model_dir, args.output, overwrite=args.overwrite, **options
+        )
+    print(os.path.abspath(output), flush=True)
+    return 0

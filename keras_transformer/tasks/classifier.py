@@ -1,0 +1,407 @@
+"""Text classification: train a classifier directory, evaluate it.
+
+`train_classifier` fine-tunes the BERT encoder (from scratch, from a
+`bert-pretrain` directory, or from the encoder shipped with the package,
+`pretrained="bundled"`) or trains a bag of hashed n-grams of the same
+tokens (`architecture="ngram"`) on `label<TAB>text` data. Without a
+training file it uses the bundled 6-genre verse task. It writes a
+classifier directory (task "classifier", see `keras_transformer.model_dir`)
+that `keras_transformer.load` opens as a `TextClassifier`; running it again
+on the same directory resumes from the last finished epoch.
+
+`evaluate_classifier` reports accuracy, macro-F1 and the confusion matrix
+(also drawn as a PNG and logged to TensorBoard).
+
+Learning rate: see `keras_transformer.tasks.pretrain`. Fine-tuning from a
+pretrained encoder uses a lower peak rate and a shorter warmup.
+"""
+
+import functools
+import logging
+import os
+import shutil
+
+from keras_transformer import model_dir as model_dir_lib
+from keras_transformer.applications.bert import POOLING_MODES
+from keras_transformer.tasks import _bert, _common, pretrain
+from keras_transformer.tasks._bert import ARCHITECTURES
+
+logger = logging.getLogger(__name__)
+
+TASK = "classifier"
+__all__ = [
+    "ARCHITECTURES",
+    "POOLING_MODES",
+    "evaluate_classifier",
+    "train_classifier",
+]
+CONFUSION_MATRIX_FILE = "confusion_matrix.png"
+BUNDLED = "bundled:genre:"
+
+
+def train_classifier(
+    output, *, train_file=None, valid_file=None, test_file=None,
+    pretrained=None, architecture="bert", preset=pretrain.DEFAULT_PRESET,
+    vocabulary_size=pretrain.DEFAULT_VOCABULARY_SIZE,
+    sequence_length=pretrain.DEFAULT_SEQUENCE_LENGTH, batch_size=32,
+    epochs=20, steps_per_epoch=None, max_minutes=None, learning_rate=None,
+    warmup_steps=None, dropout=0.1, encoder_dropout=None, pooling="first",
+    token_mask_rate=0.0, ema_momentum=None, layer_decay=None,
+    skip_bad_lines=False, max_train_examples=None, seed=0, force=False,
+    verbose="auto",
+):  # fmt: skip
+    """Trains a text classifier on `label<TAB>text` data.
+
+    Without `train_file`, trains on the bundled 6-genre verse task (with its
+    valid and test splits). Writes `output/model.keras` (best validation
+    accuracy), `tokenizer.model` and the metadata (`inference`: class
+    names, sequence length, architecture; test figures in `metrics` when a
+    test set is available).
+
+    Args:
+        output: str, the model directory; an unfinished one is resumed.
+        train_file: str or None (default: the bundled task). UTF-8 TSV
+            `label<TAB>text`, optional header line.
+        valid_file: str or None (default): the bundled valid split, or 5%
+            of `train_file` when `train_file` is given.
+        test_file: str or None (default): the bundled test split when
+            training on the bundled task, else no test.
+        pretrained: str or None (default). A directory written by
+            `pretrain_bert`, or `"bundled"` (`pretrain.BUNDLED_ENCODER`)
+            for the `small` encoder shipped with the package; its
+            tokenizer, backbone and encoder weights are used (`preset` and
+            `vocabulary_size` are then ignored; the n-gram model uses only
+            its tokenizer).
+        architecture: str, default "bert". One of `ARCHITECTURES`.
+        preset: str or dict, default "small". A `BERT_PRESETS` name or a
+            dict of `bert_backbone` kwargs.
+        vocabulary_size: int, default 8000. Pieces of a new tokenizer.
+        sequence_length: int, default 128. Longest sequence, [CLS] and
+            [SEP] included.
+        batch_size: int, default 32. Examples per step.
+        epochs: int, default 20. The most epochs.
+        steps_per_epoch: int or None (default: one pass over the data).
+        max_minutes: float or None (default). Wall-clock budget.
+        learning_rate: float or None (default: 1e-3 from scratch, 5e-4
+            when fine-tuning, 1e-2 for the n-gram model). The peak rate.
+        warmup_steps: int or None (default: 200 from scratch, 100 when
+            fine-tuning or for the n-gram model).
+        dropout: float, default 0.1. Dropout of the classification head.
+        encoder_dropout: float or None (default: the preset's or the
+            pretrained encoder's). Dropout inside the encoder.
+        pooling: str, default "first". One of `POOLING_MODES`: BERT's
+            [CLS] pooler or the masked mean of the final hidden states.
+        token_mask_rate: float, default 0.0. Share of the training pieces
+            replaced by `[MASK]` in every batch (a regularizer).
+        ema_momentum: float or None (default). Validate, save and test an
+            exponential moving average of the weights with this momentum
+            (e.g. 0.999).
+        layer_decay: float or None (default). Layer-wise learning-rate
+            decay in (0, 1] when fine-tuning: encoder block i of L trains
+            at `layer_decay ** (L - i)` of the rate, the embeddings at
+            `layer_decay ** (L + 1)`.
+        skip_bad_lines: bool, default False. Skip malformed TSV lines.
+        max_train_examples: int or None (default). Use only the first N
+            training examples.
+        seed: int, default 0. Seeds the tokenizer sample, the initial
+            weights and the shuffle.
+        force: bool, default False. Accept settings other than those an
+            earlier run of `output` recorded.
+        verbose: "auto" (default: bars on a terminal, else a line per
+            epoch), 0, 1 or 2.
+
+    Returns:
+        The metadata written to `output`: a dict with the keys of
+        `keras_transformer.model_dir.METADATA_KEYS`.
+
+    Example:
+    >>> from keras_transformer.tasks.classifier import train_classifier
+    >>> metadata = train_classifier("models/genre", preset="tiny",
+    ...                             max_minutes=1)  # doctest: +SKIP
+    >>> metadata["metrics"]["test_accuracy"]  # doctest: +SKIP
+    """
+    # Every argument but `output` defines the run: recorded in the
+    # metadata and compared when the run is resumed.
+    settings = dict(locals())
+    output = os.fspath(settings.pop("output"))
+    import keras
+
+    from keras_transformer.data.bert import (
+        USER_SYMBOLS,
+        classification_dataset,
+    )
+
+    # Check the arguments, resolve the defaults.
+    _bert.check_classifier_arguments(**settings)
+    _bert.check_encoder_arguments(**settings)
+    encoder_dir, encoder = _pretrained_encoder(pretrained)
+    learning_rate, warmup_steps = _bert.default_rates(
+        architecture, encoder, learning_rate, warmup_steps
+    )
+    settings.update(
+        train_file=_common.abspath(train_file),
+        valid_file=_common.abspath(valid_file),
+        test_file=_common.abspath(test_file),
+        pretrained=encoder and _setting_of(pretrained),
+        learning_rate=learning_rate,
+        warmup_steps=warmup_steps,
+    )
+    _common.start_run(output, TASK, settings, force)
+
+    # Data.
+    splits, class_names, data = _labeled_splits(
+        train_file, valid_file, test_file, skip_bad_lines, max_train_examples
+    )
+    (texts, y), (valid_texts, valid_y) = splits["train"], splits["valid"]
+
+    # Tokenizer and model.
+    keras.utils.set_random_seed(seed)
+    if encoder is not None:
+        shutil.copyfile(
+            os.path.join(encoder_dir, model_dir_lib.TOKENIZER_FILE),
+            os.path.join(output, model_dir_lib.TOKENIZER_FILE),
+        )
+        sequence_length = min(
+            sequence_length, encoder["config"]["max_sequence_length"]
+        )
+    tokenizer = _common.tokenizer_or_resume(
+        output, texts, vocabulary_size, seed, user_defined_symbols=USER_SYMBOLS
+    )
+    model, config = _bert.build_classifier(
+        tokenizer.vocabulary_size, len(class_names), encoder_dir, settings
+    )
+    encode = functools.partial(
+        classification_dataset,
+        tokenizer=tokenizer,
+        sequence_length=sequence_length,
+        seed=seed,
+    )
+    train_data = encode(
+        texts,
+        labels=y,
+        batch_size=batch_size,
+        shuffle=True,
+        repeat=True,
+        token_mask_rate=token_mask_rate,
+    )
+    valid_data = encode(valid_texts, labels=valid_y, batch_size=64)
+    logger.info(
+        "Training a %d-class %s classifier (%d parameters) on %d texts%s",
+        len(class_names),
+        architecture,
+        model.count_params(),
+        len(texts),
+        f", from {encoder_dir}" if encoder is not None else "",
+    )
+
+    # Training: with EMA, validate and save the averaged weights (swapped in
+    # at the end of each epoch, swapped back before the next).
+    ema = [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)]
+    result = _bert.fit(
+        model,
+        (texts, train_data, valid_data),
+        output,
+        settings,
+        tokenizer,
+        monitor="val_accuracy",
+        mode="max",
+        extra=ema if ema_momentum is not None else [],
+    )
+
+    # The best checkpoint's test figures; the metadata.
+    metrics = result.metrics("val_accuracy")
+    if splits["test"] is not None:
+        metrics.update(
+            _test_figures(
+                output, tokenizer, class_names, sequence_length, splits
+            )
+        )
+    return _common.finish(
+        output,
+        TASK,
+        config=config,
+        settings=settings,
+        inference={
+            "class_names": list(class_names),
+            "sequence_length": sequence_length,
+            "architecture": architecture,
+        },
+        tokenizer=tokenizer,
+        data=data,
+        fit_result=result,
+        metrics=metrics,
+        parent=encoder_dir,
+    )
+
+
+def _setting_of(pretrained):
+    """`pretrained` as recorded in the settings: "bundled" or a path."""
+    pretrained = os.fspath(pretrained)
+    if pretrained == pretrain.BUNDLED_ENCODER and not os.path.isdir(pretrained):
+        return pretrain.BUNDLED_ENCODER
+    return os.path.abspath(pretrained)
+
+
+def _pretrained_encoder(pretrained):
+    """`(absolute directory, metadata)` of the encoder, or `(None, None)`."""
+    if pretrained is None:
+        return None, None
+    directory = _setting_of(pretrained)
+    if directory == pretrain.BUNDLED_ENCODER:
+        directory = os.path.abspath(pretrain.bundled_encoder_directory())
+    return directory, model_dir_lib.read_metadata(directory, pretrain.TASK)
+
+
+def _read_labeled(path, split, skip_bad_lines):
+    """`(texts, labels, bundled class names or None, skipped lines)`."""
+    from keras_transformer.data import load_bundled_genre, read_labeled_tsv
+
+    if path is None:
+        texts, labels, names = load_bundled_genre(split)
+        return texts, labels, list(names), 0
+    texts, labels, skipped = read_labeled_tsv(
+        path, skip_bad_lines=skip_bad_lines
+    )
+    if not texts:
+        raise ValueError(f"{path} holds no labeled text. Received: file={path}")
+    return texts, labels, None, skipped
+
+
+def _labeled_splits(
+    train_file, valid_file, test_file, skip_bad_lines, max_train_examples
+):
+    """`({split: (texts, ids or labels) or None}, class names, data entry)`.
+
+    Train and valid hold class ids; test holds label names (for
+    `TextClassifier.evaluate`).
+    """
+    from keras_transformer.inference.classifier import label_ids
+
+    texts, labels, class_names, skipped = _read_labeled(
+        train_file, "train", skip_bad_lines
+    )
+    if max_train_examples:
+        texts, labels = texts[:max_train_examples], labels[:max_train_examples]
+    data = {"train": _common.abspath(train_file) or BUNDLED + "train"}
+    if valid_file is not None or train_file is None:
+        valid_texts, valid_labels, _, valid_skipped = _read_labeled(
+            valid_file, "valid", skip_bad_lines
+        )
+        skipped += valid_skipped
+        data["valid"] = _common.abspath(valid_file) or BUNDLED + "valid"
+    else:
+        (texts, labels), (valid_texts, valid_labels) = _common.hold_out(
+            (texts, labels)
+        )
+        data["valid"] = "held out from train"
+    test = None
+    if test_file is not None or train_file is None:
+        test_texts, test_labels, _, test_skipped = _read_labeled(
+            test_file, "test", skip_bad_lines
+        )
+        skipped += test_skipped
+        test = (test_texts, test_labels)
+    data["test"] = test and (_common.abspath(test_file) or BUNDLED + "test")
+    if class_names is None:
+        class_names = sorted(set(labels))
+    if len(class_names) < 2:
+        raise ValueError(
+            "The training data must have at least 2 classes. "
+            f"Received: classes={class_names}"
+        )
+    splits = {
+        "train": (texts, label_ids(labels, class_names, data["train"])),
+        "valid": (
+            valid_texts,
+            label_ids(valid_labels, class_names, "the validation data"),
+        ),
+        "test": test,
+    }
+    data.update(
+        train_examples=len(texts),
+        valid_examples=len(valid_texts),
+        test_examples=len(test[0]) if test else 0,
+        skipped_lines=skipped,
+    )
+    return splits, class_names, data
+
+
+def _test_figures(output, tokenizer, class_names, sequence_length, splits):
+    """Test accuracy and macro-F1 of the best checkpoint in `output`."""
+    from keras_transformer.inference.classifier import TextClassifier
+
+    classifier = TextClassifier(
+        model_dir_lib.load_model(output),
+        tokenizer,
+        class_names,
+        sequence_length,
+    )
+    report = classifier.evaluate(*splits["test"])
+    return {
+        "test_accuracy": report["accuracy"],
+        "test_macro_f1": report["macro_f1"],
+    }
+
+
+def evaluate_classifier(
+    model_dir, test_file=None, output_dir=None, skip_bad_lines=False
+):
+    """Evaluates a classifier directory and draws its confusion matrix.
+
+    The matrix goes to `output_dir/confusion_matrix.png` and, as an image
+    summary with the test figures, to the TensorBoard logs
+    `model_dir/logs/evaluation`.
+
+    Args:
+        model_dir: str, a classifier directory (ensembles included).
+        test_file: str or None (default: the bundled test split, for a
+            model trained on the bundled task). Labeled TSV.
+        output_dir: str or None (default: `model_dir`). Where to write the
+            PNG.
+        skip_bad_lines: bool, default False. Skip malformed TSV lines.
+
+    Returns:
+        The dict of `keras_transformer.inference.classifier.
+        classification_report`, plus `png` (its path) and `test_file`.
+
+    Example:
+    >>> from keras_transformer.tasks.classifier import evaluate_classifier
+    >>> evaluate_classifier("models/genre")["accuracy"]  # doctest: +SKIP
+    """
+    import tensorflow as tf
+
+    from keras_transformer.inference.classifier import TextClassifier
+    from keras_transformer.training import plot_confusion_matrix
+
+    metadata = model_dir_lib.read_metadata(model_dir, TASK)
+    if test_file is None and not str(metadata["data"].get("train")).startswith(
+        BUNDLED
+    ):
+        raise ValueError(
+            "This model was not trained on the bundled task; pass its test "
+            "data with `test_file` (`--test-file`). Received: test_file=None"
+        )
+    classifier = TextClassifier.from_dir(model_dir)
+    texts, labels, _, _ = _read_labeled(test_file, "test", skip_bad_lines)
+    report = classifier.evaluate(texts, labels)
+    png = plot_confusion_matrix(
+        report["confusion_matrix"],
+        report["class_names"],
+        title=f"accuracy {report['accuracy']:.3f}, "
+        f"macro-F1 {report['macro_f1']:.3f}",
+    )
+    path = os.path.join(
+        os.fspath(output_dir or model_dir), CONFUSION_MATRIX_FILE
+    )
+    model_dir_lib.atomic_write_bytes(path, png)
+    writer = tf.summary.create_file_writer(
+        os.path.join(model_dir, model_dir_lib.LOGS_DIR, "evaluation")
+    )
+    with writer.as_default():
+        image = tf.image.decode_png(png, channels=4)[None]  # [1, H, W, 4]
+        step = int(metadata.get("steps") or 0)
+        tf.summary.image("confusion_matrix", image, step=step)
+        tf.summary.scalar("test_accuracy", report["accuracy"], step=step)
+        tf.summary.scalar("test_macro_f1", report["macro_f1"], step=step)
+    writer.close()
+    return dict(report, png=path, test_file=test_file)

@@ -1,0 +1,106 @@
+"""`TextGenerator`: str/list calls, streaming, batching, samplers, export."""
+
+import pytest
+import tensorflow as tf
+
+import keras_transformer
+from keras_transformer import generation
+from keras_transformer.inference import (
+    SAMPLERS,
+    TextGenerator,
+    encode_prompts,
+    make_sampler,
+)
+
+PROMPTS = ["In the beginning", "", "And God said to Moses", "Jesus wept"]
+
+
+@pytest.fixture(scope="module")
+def generator(model_dirs):
+    return keras_transformer.load(model_dirs["gpt"])
+
+
+@pytest.fixture(scope="module")
+def greedy(generator):
+    return generator.generate(PROMPTS, max_new_tokens=6)
+
+
+def test_outputs_are_real_and_depend_on_the_prompt(greedy):
+    assert len(greedy) == len(PROMPTS) and all(greedy)
+    assert len(set(greedy)) > 1
+
+
+def test_call_takes_a_str_or_a_list(generator, greedy):
+    assert generator(PROMPTS, max_new_tokens=6) == greedy
+    single = generator(PROMPTS[0], max_new_tokens=6)
+    assert isinstance(single, str) and single == greedy[0]
+    assert generator([], max_new_tokens=6) == []
+
+
+def test_stream_matches_generate(generator):
+    sampler = make_sampler("top_k", top_k=10)
+    batch = generator.generate(["And God"], 6, sampler, seed=3)
+    streamed = "".join(generator.stream("And God", 6, sampler, seed=3))
+    # Streaming runs the same steps and noise as the batched loop.
+    full = generator.generate(
+        ["And God"], 6, sampler, seed=3, return_full_text=True
+    )[0]
+    assert full == "And God" + streamed
+    assert batch[0].strip() == streamed.strip()
+    with pytest.raises(ValueError, match="Beam search cannot stream"):
+        next(generator.stream("And God", 4, "beam"))
+
+
+def test_batches_and_progress_bar_leave_greedy_results_unchanged(
+    model_dirs, greedy, capsys
+):
+    small = TextGenerator.from_dir(model_dirs["gpt"], batch_size=2)
+    capsys.readouterr()
+    assert small.generate(PROMPTS, max_new_tokens=6, verbose=1) == greedy
+    out = capsys.readouterr().out
+    assert "4/4" in out and "prompt" in out
+    assert small.generate(PROMPTS[:2], 6, verbose=1) == greedy[:2]
+    assert capsys.readouterr().out == ""
+    with pytest.raises(ValueError, match="Received: batch_size=0"):
+        TextGenerator(small.model, small.tokenizer, batch_size=0)
+
+
+def test_make_sampler_names():
+    assert set(SAMPLERS) == {"greedy", "random", "top_k", "top_p", "beam"}
+    assert isinstance(make_sampler("greedy"), generation.GreedySampler)
+    assert isinstance(make_sampler("beam", num_beams=2), generation.BeamSampler)
+    with pytest.raises(ValueError, match="Received: sampler='nope'"):
+        make_sampler("nope")
+
+
+def test_encode_prompts(generator):
+    ids = encode_prompts(generator.tokenizer, ["", "In the"])
+    assert ids[0] == [generator.tokenizer.start_id]
+    assert ids[1][0] == generator.tokenizer.start_id and len(ids[1]) > 1
+    with pytest.raises(ValueError, match="prompts"):
+        encode_prompts(generator.tokenizer, "In the")
+    with pytest.raises(ValueError, match="prompts"):
+        generator.generate([1, 2])
+
+
+def test_export_round_trip(generator, tmp_path):
+    output = tmp_path / "gpt" / "1"
+    path = generator.export(str(output), default_max_new_tokens=5)
+    assert path == str(output)
+    loaded = tf.saved_model.load(path)
+    served = loaded.signatures["serving_default"](prompt=tf.constant(PROMPTS))
+    served = [t.decode("utf-8") for t in served["completion"].numpy()]
+    assert served == generator.generate(PROMPTS, 5)
+    knobs = dict(
+        max_new_tokens=tf.constant(3),
+        temperature=tf.constant(0.0),
+        top_k=tf.constant(0),
+        top_p=tf.constant(1.0),
+        seed=tf.constant(0, tf.int64),
+    )
+    generated = loaded.signatures["generate"](
+        prompt=tf.constant(PROMPTS), **knobs
+    )["completion"]
+    assert [t.decode("utf-8") for t in generated.numpy()] == (
+        generator.generate(PROMPTS, 3)
+    )

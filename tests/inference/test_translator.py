@@ -1,0 +1,124 @@
+"""`Translator`: str/list calls, blank texts, beams, batching, export."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras_transformer
+from keras_transformer.data.translation import pad_batch
+from keras_transformer.export import ExportError
+from keras_transformer.inference import Translator
+
+TEXTS = [
+    "In the beginning God created the heavens and the earth.",
+    "God is love.",
+    "And the LORD spoke to Moses, saying,",
+    "Blessed are the meek.",
+    "x",
+]
+BLANK = ["", " ", "   \t \n  "]
+BLANK_OUT = ["", "", ""]
+
+
+@pytest.fixture(scope="module")
+def translator(model_dirs):
+    return keras_transformer.load(model_dirs["translation"], jit_compile=False)
+
+
+@pytest.fixture(scope="module")
+def greedy(translator):
+    return translator.translate(TEXTS)
+
+
+def test_outputs_are_real_and_depend_on_the_input(greedy):
+    assert all(greedy)
+    assert len(set(greedy)) > 1
+
+
+def test_call_takes_a_str_or_a_list(translator, greedy):
+    assert translator(TEXTS) == greedy
+    assert translator(TEXTS[1]) == greedy[1]
+    assert isinstance(translator(TEXTS[1]), str)
+    assert translator(tuple(TEXTS[:2])) == greedy[:2]
+    assert translator([]) == []
+
+
+def test_blank_texts_translate_to_the_empty_string(translator, greedy):
+    for text in BLANK:
+        assert translator(text) == ""
+    mixed = [BLANK[0], TEXTS[0], BLANK[1], TEXTS[1], BLANK[2]]
+    assert translator(mixed) == ["", greedy[0], "", greedy[1], ""]
+    assert translator(BLANK, num_beams=2) == ["", "", ""]
+
+
+def test_num_beams_and_the_deprecated_beam_size(translator):
+    beam = translator.translate(TEXTS, num_beams=2)
+    assert len(beam) == len(TEXTS) and all(beam)
+    with pytest.warns(DeprecationWarning, match="num_beams"):
+        assert translator.translate(TEXTS, beam_size=2) == beam
+    with pytest.warns(DeprecationWarning, match="num_beams"):
+        assert translator(TEXTS, beam_size=2) == beam
+    padded = np.array([[5, 6, 3, 0]], "int32")
+    with pytest.warns(DeprecationWarning):
+        old = translator.translate_ids(padded, beam_size=2)
+    np.testing.assert_array_equal(old, translator.translate_ids(padded, 2))
+
+
+@pytest.mark.parametrize("value", [0, -1, 1.5, True, "2"])
+def test_bad_num_beams_names_the_argument(translator, value):
+    with pytest.raises(ValueError, match=r"num_beams.*Received: num_beams="):
+        translator.translate(TEXTS[:1], num_beams=value)
+
+
+@pytest.mark.parametrize("texts", [5, b"bytes", [TEXTS[0], 3]])
+def test_texts_must_be_str(translator, texts):
+    with pytest.raises(ValueError, match="texts"):
+        translator.translate(texts)
+
+
+def test_progress_bar_and_batching_leave_results_unchanged(
+    model_dirs, greedy, capsys
+):
+    small = Translator.from_dir(
+        model_dirs["translation"], batch_size=2, jit_compile=False
+    )
+    capsys.readouterr()
+    assert small.translate(TEXTS + BLANK, verbose=1) == greedy + [""] * 3
+    out = capsys.readouterr().out
+    assert "5/5" in out and "sentence" in out
+    # One batch: no bar.
+    assert small.translate(TEXTS[:2], verbose=1) == greedy[:2]
+    assert capsys.readouterr().out == ""
+    with pytest.raises(ValueError, match="Received: verbose=3"):
+        small.translate(TEXTS, verbose=3)
+
+
+def test_bad_constructor_arguments(translator):
+    with pytest.raises(ValueError, match="Received: batch_size=0"):
+        Translator(translator.model, translator.tokenizer, batch_size=0)
+    with pytest.raises(ValueError, match="Received: max_length=99"):
+        Translator(translator.model, translator.tokenizer, max_length=99)
+
+
+def test_export_round_trip(model_dirs, tmp_path):
+    # The object's own settings (here a shorter `max_length`) are exported.
+    short = Translator.from_dir(
+        model_dirs["translation"], max_length=8, jit_compile=False
+    )
+    expected = short.translate(TEXTS + BLANK)
+    assert all(expected[: len(TEXTS)]) and expected[len(TEXTS) :] == BLANK_OUT
+    output = tmp_path / "en-es" / "1"
+    assert short.export(str(output)) == str(output)
+    loaded = tf.saved_model.load(str(output))
+    served = loaded.signatures["serving_default"](
+        text=tf.constant(TEXTS + BLANK)
+    )
+    assert [t.decode() for t in served["translation"].numpy()] == expected
+    padded = pad_batch(short.encode_texts(TEXTS[:2]))
+    served = loaded.signatures["translate_ids"](
+        encoder_token_ids=tf.constant(padded)
+    )["token_ids"]
+    assert served.shape == (2, 8)
+    np.testing.assert_array_equal(served.numpy(), short.translate_ids(padded))
+    with pytest.raises(ExportError, match="already exists"):
+        short.export(str(output))
