@@ -55,7 +55,9 @@ def load(path, **kwargs):
 def __getattr__(name):
     if name in _SUBMODULES:
         return importlib.import_module(f"keras_transformer.{name}")
-    raise AttributeError(f"module 'keras_transformer' has no attribute {name!r}")
+    raise AttributeError(
+        f"module 'keras_transformer' has no attribute {name!r}"
+    )
 
 
 __all__ = ["__version__", "load", *_SUBMODULES]

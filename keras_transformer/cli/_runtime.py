@@ -120,6 +120,12 @@ def input_texts(texts):
         return list(texts)
     from keras_transformer.data.loaders import stdin_lines
 
+    if hasattr(sys.stdin, "isatty") and sys.stdin.isatty():
+        print(
+            "Reading one text per line from standard input; end with Ctrl-D.",
+            file=sys.stderr,
+        )
+
     return stdin_lines()
 
 

@@ -285,11 +285,13 @@ def stdin_lines():
     return [line.rstrip(b"\n").decode("utf-8", "replace") for line in stream]
 
 
-def read_text_files(paths):
+def read_text_files(paths, skip_bad_lines=False):
     """Read the non-empty lines of UTF-8 plain-text files.
 
     Args:
         paths: a path or a list of paths, read in order.
+        skip_bad_lines: bool, default False. Skip lines that are not valid
+            UTF-8 (their count is logged as a warning) instead of raising.
 
     Returns:
         A list of str: every line that is not blank, without its line end.
@@ -311,13 +313,19 @@ def read_text_files(paths):
         raise ValueError(
             "`paths` must name at least one file. Received: paths=[]"
         )
-    lines = []
+    lines, skipped = [], 0
     for path in paths:
         for number, text, problem in _iter_file_lines(path):
+            if problem is not None and skip_bad_lines:
+                skipped += 1
+                continue
             if problem is not None:
                 raise DataFormatError(
-                    f"{os.fspath(path)}, line {number}: {problem}."
+                    f"{os.fspath(path)}, line {number}: {problem}; pass "
+                    "skip_bad_lines=True to skip such lines."
                 )
             if text.strip():
                 lines.append(text)
+    if skipped:
+        logger.warning("Skipped %d line(s) that are not valid UTF-8.", skipped)
     return lines

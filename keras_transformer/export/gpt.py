@@ -22,7 +22,7 @@ import tensorflow as tf
 from keras import ops
 
 from keras_transformer import generation
-from keras_transformer.applications.gpt import GPTGenerator
+from keras_transformer.applications.gpt import GPTDecoder
 from keras_transformer.export.common import (
     check_export_destination,
     export_saved_model,
@@ -70,7 +70,7 @@ class GPTServingModule(tf.Module):
     def __init__(self, model, tokenizer, default_max_new_tokens=64):
         super().__init__(name="gpt_serving")
         self.tokenizer = tokenizer
-        self._generator = GPTGenerator(model)
+        self._generator = GPTDecoder(model)
         self._max_length = self._generator.max_sequence_length
         if not 1 <= default_max_new_tokens < self._max_length:
             raise ValueError(
@@ -172,7 +172,7 @@ def export_gpt(source, output, overwrite=False, default_max_new_tokens=64):
     # Refuse a bad destination before the slow loading and tracing.
     output = check_export_destination(output, overwrite)
     source = open_source(source, "gpt")
-    limit = GPTGenerator(source.model).max_sequence_length - 1
+    limit = GPTDecoder(source.model).max_sequence_length - 1
     module = GPTServingModule(
         source.model, source.tokenizer, min(default_max_new_tokens, limit)
     )

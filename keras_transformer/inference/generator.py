@@ -3,7 +3,7 @@
 import tensorflow as tf
 
 from keras_transformer import generation
-from keras_transformer.applications.gpt import GPTGenerator
+from keras_transformer.applications.gpt import GPTDecoder
 from keras_transformer.generation import stateless_random
 from keras_transformer.inference._base import (
     InferenceModel,
@@ -105,13 +105,11 @@ class TextGenerator(InferenceModel):
 
     def __init__(self, model, tokenizer, metadata=None, batch_size=None):
         super().__init__(model, tokenizer, metadata)
-        self.generator = GPTGenerator(model)
-        self.max_sequence_length = self.generator.max_sequence_length
+        self.decoder = GPTDecoder(model)
+        self.max_sequence_length = self.decoder.max_sequence_length
         self.batch_size = check_batch_size(batch_size, allow_none=True)
         self._stream_steps = {}
-        self._prefill = tf.function(
-            self.generator.prefill, reduce_retracing=True
-        )
+        self._prefill = tf.function(self.decoder.prefill, reduce_retracing=True)
 
     def generate_ids(
         self, prompts, max_new_tokens=64, sampler="greedy", seed=None
@@ -132,7 +130,7 @@ class TextGenerator(InferenceModel):
         prompt_ids = encode_prompts(self.tokenizer, prompts)
         if not prompt_ids:
             return [], []
-        new_ids = self.generator.generate(
+        new_ids = self.decoder.generate(
             prompt_ids,
             max_new_tokens=max_new_tokens,
             sampler=sampler,
@@ -226,7 +224,7 @@ class TextGenerator(InferenceModel):
     def _stream_step(self, sampler):
         key = repr(sampler)
         if key not in self._stream_steps:
-            step_fn = self.generator.step_fn
+            step_fn = self.decoder.step_fn
 
             def step(token, index, cache, seed):
                 logits, cache = step_fn(token, index, cache)
@@ -273,11 +271,11 @@ class TextGenerator(InferenceModel):
                 "Beam search cannot stream; use `generate`. "
                 f"Received: sampler={sampler!r}"
             )
-        prompt_ids, _, _, lengths = self.generator.prepare(
+        prompt_ids, _, _, lengths = self.decoder.prepare(
             encode_prompts(self.tokenizer, [prompt]), max_new_tokens
         )
         length = self.max_sequence_length
-        cache = self.generator.empty_cache(
+        cache = self.decoder.empty_cache(
             tf.constant(prompt_ids, tf.int32), length
         )
         cache = self._prefill(cache)

@@ -70,9 +70,27 @@ def start_run(output_dir, task, settings, force=False):
     metadata_path = os.path.join(output_dir, model_dir_lib.METADATA_FILE)
     if os.path.exists(metadata_path):
         model_dir_lib.read_metadata(output_dir, task)
+    _forget_unstarted_run(output_dir)
     compared = {k: v for k, v in settings.items() if k not in BUDGET_SETTINGS}
     previous = model_dir_lib.check_resume(output_dir, compared, force=force)
     return previous is not None
+
+
+def _forget_unstarted_run(output_dir):
+    # A run that stopped before its first step (a bad data line, a wrong
+    # argument found late) left its settings and perhaps a tokenizer but no
+    # model, backup or metadata: the next run starts afresh with its own.
+    started = (
+        model_dir_lib.MODEL_FILE,
+        model_dir_lib.METADATA_FILE,
+        model_dir_lib.BACKUP_DIR,
+    )
+    if any(os.path.exists(os.path.join(output_dir, n)) for n in started):
+        return
+    for name in (model_dir_lib.RUN_FILE, model_dir_lib.TOKENIZER_FILE):
+        path = os.path.join(output_dir, name)
+        if os.path.isfile(path):
+            os.remove(path)
 
 
 def hold_out(items, count=None):

@@ -54,7 +54,8 @@ def pretrain_bert(
     sequence_length=DEFAULT_SEQUENCE_LENGTH, batch_size=64, epochs=10,
     steps_per_epoch=None, max_minutes=None,
     learning_rate=PRETRAIN_LEARNING_RATE, warmup_steps=PRETRAIN_WARMUP_STEPS,
-    mask_rate=0.15, seed=0, force=False, verbose="auto",
+    mask_rate=0.15, skip_bad_lines=False, seed=0, force=False,
+    verbose="auto",
 ):  # fmt: skip
     """Pretrains a BERT encoder with masked language modeling.
 
@@ -87,6 +88,8 @@ def pretrain_bert(
         learning_rate: float, default 1e-3. The peak learning rate.
         warmup_steps: int, default 200. Warmup steps of the schedule.
         mask_rate: float, default 0.15. Share of tokens to predict.
+        skip_bad_lines: bool, default False. Skip lines of `train_files` /
+            `valid_files` that are not valid UTF-8 instead of stopping.
         seed: int, default 0. Seed of the tokenizer sample, initialization,
             shuffle and masks.
         force: bool, default False. Resume although the settings differ
@@ -123,7 +126,7 @@ def pretrain_bert(
 
     # Data, tokenizer, model.
     texts, valid_texts, data = _pretraining_texts(
-        texts, valid_texts, train_files, valid_files
+        texts, valid_texts, train_files, valid_files, skip_bad_lines
     )
     keras.utils.set_random_seed(seed)
     tokenizer = _common.tokenizer_or_resume(
@@ -198,16 +201,18 @@ def _check_pretrain_arguments(
         )
 
 
-def _pretraining_texts(texts, valid_texts, train_files, valid_files):
+def _pretraining_texts(
+    texts, valid_texts, train_files, valid_files, skip_bad_lines=False
+):
     """`(train texts, valid texts, data entry)`; blank texts dropped."""
     from keras_transformer.data import load_bundled_lm_text, read_text_files
 
     data = {"train": "texts", "valid": "texts"}
     if train_files is not None:
-        texts = read_text_files(train_files)
+        texts = read_text_files(train_files, skip_bad_lines)
         data["train"] = _common.abspath(train_files)
     if valid_files is not None:
-        valid_texts = read_text_files(valid_files)
+        valid_texts = read_text_files(valid_files, skip_bad_lines)
         data["valid"] = _common.abspath(valid_files)
     if texts is None:
         texts = load_bundled_lm_text("train")

@@ -16,6 +16,7 @@ import time
 
 import keras
 
+from keras_transformer import model_dir as model_dir_lib
 from keras_transformer import training
 from keras_transformer.applications.presets import get_preset
 from keras_transformer.applications.translation import transformer_seq2seq
@@ -96,9 +97,8 @@ def _load_data(train_file, valid_file, test_file, skip_bad_lines, max_pairs):
     if max_pairs:
         sources, targets = sources[:max_pairs], targets[:max_pairs]
     if valid_file is not None:
-        valid = load_pairs(valid_file, "valid", skip_bad_lines)
-        skipped += valid[2]
-        valid = valid[:2]
+        *valid, more = load_pairs(valid_file, "valid", skip_bad_lines)
+        skipped += more
     elif train_file is None:
         valid = load_pairs(None, "valid")[:2]
     else:
@@ -178,7 +178,7 @@ def _monitors(model, tokenizer, valid, valid_data, max_length, output_dir):
 
     example = next(iter(valid_data.take(1)))[0]
     attention = training.AttentionMapLogger(
-        os.path.join(output_dir, "logs", "attention"),
+        os.path.join(output_dir, model_dir_lib.LOGS_DIR, "attention"),
         {name: value[:1] for name, value in example.items()},
     )
     return samples, attention

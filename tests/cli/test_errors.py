@@ -204,3 +204,14 @@ def test_unknown_test_labels_are_named(cli, cli_model_dirs, tmp_path):
               cli_model_dirs["classifier"], "--test-file", test)  # fmt: skip
     assert run.code == 2, run
     assert "Received: labels=['poetry']" in run.last_error_line
+
+
+def test_interrupted(cli, tmp_path, monkeypatch):
+    from keras_transformer.tasks import gpt
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(gpt, "train_gpt", interrupted)
+    run = cli("train", "gpt", "--output", tmp_path / "m")
+    assert run.code == 130 and run.err == "keras-transformer: interrupted\n"

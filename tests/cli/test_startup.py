@@ -70,9 +70,6 @@ def test_startup_noise_pattern():
 
 def test_commands_hide_tensorflow_start_up_lines_unless_verbose(tmp_path):
     missing = tmp_path / "no_model"
-    # What importing TensorFlow prints here, for comparison.
-    raw = run_fresh(code="import tensorflow", timeout=120)
-    assert raw.code == 0, raw.err
     run = run_fresh("classify", "--model", missing, "x", timeout=120)
     assert run.code == 2, run.err
     assert run.err.splitlines() == [
@@ -80,6 +77,8 @@ def test_commands_hide_tensorflow_start_up_lines_unless_verbose(tmp_path):
         f"{missing}. Expected a directory written by `keras-transformer "
         "train`."
     ]
+    # -v shows the traceback, and TensorFlow's lines where it prints them
+    # (on x86 CPUs TensorFlow 2.21 always does: oneDNN, CPU features).
     verbose = run_fresh("classify", "--model", missing, "x", "-v")
     assert verbose.code == 2
     assert "Traceback" in verbose.err
@@ -88,10 +87,9 @@ def test_commands_hide_tensorflow_start_up_lines_unless_verbose(tmp_path):
         .splitlines()[-1]
         .startswith("keras-transformer: error: Model directory not found")
     )
-    raw_noise = [
-        line for line in raw.err.splitlines() if is_startup_noise(line)
-    ]
-    if raw_noise:  # Where TensorFlow prints them, -v shows them.
+    import platform
+
+    if platform.machine() in ("x86_64", "AMD64"):
         assert any(is_startup_noise(line) for line in verbose.err.splitlines())
 
 
