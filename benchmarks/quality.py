@@ -275,10 +275,10 @@ def run_translation_side(side, tokenizer_path, minutes, tiny, test_sentences):
         count_target_tokens,
         make_translation_dataset,
     )
+    from keras_transformer.inference import Translator
     from keras_transformer.losses import MaskedSparseCategoricalCrossentropy
     from keras_transformer.metrics import corpus_bleu
     from keras_transformer.optimizers import transformer_adam
-    from keras_transformer.inference import Translator
     from keras_transformer.tokenizers import SubwordTokenizer
 
     settings = _settings("translation", tiny)

@@ -273,7 +273,7 @@ def train(
     """Pretrains `bert_masked_lm`; writes the best weights and a history."""
     import keras
 
-    from keras_transformer import model_dir, training
+    from keras_transformer import half_weights, model_dir, training
     from keras_transformer.tasks.pretrain import masked_lm_model
 
     with open(os.path.join(data, INFO_FILE)) as f:
@@ -332,7 +332,7 @@ def train(
         model.load_weights(weights_path)
         kept = model.evaluate(valid_data, verbose=0, return_dict=True)
     if half_copy:
-        model_dir.save_float16_weights(
+        half_weights.save_float16_weights(
             model, os.path.join(output, HALF_WEIGHTS_PREFIX), 15 * 2**20
         )
     steps = int(model.optimizer.iterations)
@@ -384,7 +384,7 @@ def package(data, run, output):
     """Writes `output` as `keras-transformer train bert-pretrain` would."""
     from keras_transformer.applications.bert import bert_masked_lm
 
-    from keras_transformer import model_dir
+    from keras_transformer import half_weights, model_dir
     from keras_transformer.tasks.pretrain import write_pretrained_directory
 
     with open(os.path.join(data, INFO_FILE)) as f:
@@ -396,7 +396,7 @@ def package(data, run, output):
         model.load_weights(os.path.join(run, WEIGHTS_FILE))
     else:  # only the float16 copy came back
         parts = os.path.join(run, HALF_WEIGHTS_PREFIX + "-*.npz")
-        model_dir.load_float16_weights(model, sorted(glob.glob(parts)))
+        half_weights.load_float16_weights(model, sorted(glob.glob(parts)))
     preset = record["preset"]
     return write_pretrained_directory(
         output,

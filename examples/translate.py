@@ -32,7 +32,7 @@ def main(argv=None):
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--epochs", type=int, default=100)
     parser.add_argument("--steps-per-epoch", type=int, default=100)
-    parser.add_argument("--max-train-pairs", type=int)
+    parser.add_argument("--max-train-examples", type=int)
     parser.add_argument("--num-beams", type=int, default=4)
     args = parser.parse_args(argv)
 
@@ -43,7 +43,7 @@ def main(argv=None):
         epochs=args.epochs,
         steps_per_epoch=args.steps_per_epoch,
         max_minutes=args.minutes,
-        max_train_pairs=args.max_train_pairs,
+        max_train_examples=args.max_train_examples,
     )
     print(
         f"Trained {metadata['steps']} steps in "

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_transformer import model_dir
+from keras_transformer import half_weights, model_dir
 
 
 def _metadata(task="gpt", **changes):
@@ -73,30 +73,32 @@ def _small_model(seed):
 
 def test_float16_weights_round_trip_in_parts(tmp_path):
     source, target = _small_model(1), _small_model(2)
-    files = model_dir.save_float16_weights(
+    files = half_weights.save_float16_weights(
         source, str(tmp_path / "w16"), max_file_bytes=1000
     )
     # 4x300 + 300 + 300x2 + 2 halves: the wide kernel alone exceeds 1000
     # bytes, so every array starts a new part except the small ones.
     assert len(files) > 1 and all(f.endswith(".npz") for f in files)
     assert not np.allclose(source.get_weights()[0], target.get_weights()[0])
-    model_dir.load_float16_weights(target, list(reversed(files)))
+    half_weights.load_float16_weights(target, list(reversed(files)))
     for a, b in zip(source.get_weights(), target.get_weights()):
         assert b.dtype == np.float32
         np.testing.assert_allclose(a, b, rtol=2**-11, atol=1e-7)
-    single = model_dir.save_float16_weights(source, str(tmp_path / "one"))
+    single = half_weights.save_float16_weights(source, str(tmp_path / "one"))
     assert single == [str(tmp_path / "one.npz")]
 
 
 def test_float16_weights_refuse_another_architecture(tmp_path):
-    files = model_dir.save_float16_weights(_small_model(1), str(tmp_path / "w"))
+    files = half_weights.save_float16_weights(
+        _small_model(1), str(tmp_path / "w")
+    )
     inputs = keras.Input((4,))
     other = keras.Model(inputs, keras.layers.Dense(3, name="wide")(inputs))
     with pytest.raises(ValueError, match="'wide/kernel' has shape"):
-        model_dir.load_float16_weights(other, files)
+        half_weights.load_float16_weights(other, files)
     renamed = keras.Model(inputs, keras.layers.Dense(3, name="x")(inputs))
     with pytest.raises(ValueError, match="not in"):
-        model_dir.load_float16_weights(renamed, files)
+        half_weights.load_float16_weights(renamed, files)
 
 
 @pytest.mark.parametrize("task", sorted(model_dir.TASKS))

@@ -178,3 +178,22 @@ def test_plots_are_png():
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     png = training.plot_confusion_matrix([[3, 1], [0, 2]], ["a", "b"])
     assert png[:4] == b"\x89PNG"
+
+
+def test_progress_bar_ends_where_the_budget_stopped(capsys):
+    model = _model()
+    model.compile("sgd", "mse")
+    x = np.ones((64, 6), "int32")
+    model.fit(
+        x,
+        np.zeros((64, 6, 30)),
+        batch_size=8,  # 8 steps planned
+        epochs=1,
+        verbose=1,
+        callbacks=[
+            training.TimeBudget(max_minutes=1e-6),
+            training.ProgressBar(),
+        ],
+    )
+    out = capsys.readouterr().out
+    assert "1/1" in out and "8/8" not in out

@@ -190,12 +190,13 @@ FLAGS = {
         help="resume even though the settings differ from the recorded ones "
         "(the new ones are recorded)",
     ),
-    "--max-train-pairs": dict(
-        dest="max_train_pairs",
+    "--max-train-examples": dict(
+        dest="max_train_examples",
         metavar="N",
         type=int,
         default=None,
-        help="use only the first N training pairs",
+        help="use only the first N training examples (pairs, lines, texts)",
+        names=("max_train_pairs", "max_train_lines"),
     ),
     "--backup-every-steps": dict(
         dest="backup_every_steps",
@@ -362,7 +363,10 @@ FLAGS = {
 }
 
 # Deprecated spellings: alias -> the flag it stands for.
-ALIASES = {"--beam-size": "--num-beams"}
+ALIASES = {
+    "--beam-size": "--num-beams",
+    "--max-train-pairs": "--max-train-examples",
+}
 
 # Flags every command of a kind takes.
 TRAIN_FLAGS = (

@@ -25,7 +25,7 @@ TRAIN_TASKS = {
             "--test-file",
             "--export",
             "--learning-rate-scale",
-            "--max-train-pairs",
+            "--max-train-examples",
         ),
         {
             "--train-file": f"{_TSV} (default: the bundled English-Spanish "
@@ -37,7 +37,13 @@ TRAIN_TASKS = {
     ),  # fmt: skip
     "gpt": (
         "a GPT language model on text files, one passage a line",
-        (*_FILES, "--export", "--sequence-length", "--backup-every-steps"),
+        (
+            *_FILES,
+            "--export",
+            "--sequence-length",
+            "--backup-every-steps",
+            "--max-train-examples",
+        ),
         {
             "--train-file": f"{_TEXT}, one passage a line (default: the "
             "bundled English books)",
@@ -59,6 +65,7 @@ TRAIN_TASKS = {
             "--token-mask-rate",
             "--ema-momentum",
             "--layer-decay",
+            "--max-train-examples",
         ),
         {
             "--train-file": f"{_LABELED} (default: the bundled 6-genre "

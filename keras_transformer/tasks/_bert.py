@@ -363,7 +363,6 @@ def write_directory(directory, model, tokenizer_file, metadata, overwrite):
         model_dir_lib.atomic_save_model(
             model, os.path.join(tmp, model_dir_lib.MODEL_FILE)
         )
-        model_dir_lib.write_metadata(tmp, metadata)
-    # Once more in place, so that the model card names the final path.
-    model_dir_lib.write_metadata(directory, metadata)
+        # The card names the final path, not the temporary one.
+        model_dir_lib.write_metadata(tmp, metadata, final_dir=directory)
     return directory

@@ -333,6 +333,7 @@ def finish(
     fit_result,
     metrics,
     parent=None,
+    application=None,
 ):
     """Writes the metadata, the model card and the learning curves.
 
@@ -347,6 +348,8 @@ def finish(
         fit_result: the `FitResult` of `run_fit`, or None.
         metrics: dict of figures to record.
         parent: str or None, the directory or preset this run started from.
+        application: str or None (default: the task's usual function), see
+            `model_dir.make_metadata`.
 
     Returns:
         The metadata dict written.
@@ -364,6 +367,7 @@ def finish(
         steps=fit_result.steps if fit_result else 0,
         metrics=metrics,
         parent=parent,
+        application=application,
     )
     if fit_result is not None and fit_result.history:
         model_dir_lib.atomic_write_bytes(

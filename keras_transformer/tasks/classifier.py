@@ -231,6 +231,9 @@ def train_classifier(
         fit_result=result,
         metrics=metrics,
         parent=encoder_dir,
+        application=(
+            "bert.ngram_classifier" if architecture == "ngram" else None
+        ),
     )
 
 

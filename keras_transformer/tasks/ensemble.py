@@ -105,6 +105,11 @@ def average_classifiers(model_dirs, output, overwrite=False, mode="weights"):
         steps=sum(m["steps"] for m in members),
         metrics={},
         parent=model_dirs,
+        application=(
+            "bert.bert_ensemble"
+            if mode == "probabilities"
+            else first["application"]
+        ),
     )
     return _bert.write_directory(
         output,

@@ -27,6 +27,7 @@ from keras_transformer.data.loaders import (
     read_text_files,
 )
 from keras_transformer.inference import TextGenerator
+from keras_transformer.layers._utils import renamed_argument
 from keras_transformer.losses import MaskedSparseCategoricalCrossentropy
 from keras_transformer.metrics import Perplexity
 from keras_transformer.optimizers import transformer_adam
@@ -210,12 +211,13 @@ def train_gpt(
     warmup_steps=200,
     learning_rate_scale=0.5,
     steps_per_epoch=None,
-    max_train_lines=None,
+    max_train_examples=None,
     backup_every_steps=None,
     skip_bad_lines=False,
     seed=0,
     force=False,
     verbose="auto",
+    max_train_lines=None,
 ):
     """Trains a GPT language model and writes its model directory.
 
@@ -244,7 +246,7 @@ def train_gpt(
         learning_rate_scale: float, default 0.5. Multiplier of the schedule.
         steps_per_epoch: int or None (default: one pass over the windows).
             Steps between validations and checkpoints.
-        max_train_lines: int or None (default). Use the first N training
+        max_train_examples: int or None (default). Use the first N training
             lines only.
         backup_every_steps: int or None (default). Also back up for
             resuming every N steps (always at the end of every epoch).
@@ -256,6 +258,7 @@ def train_gpt(
             recorded in `run.json` (the new ones are recorded).
         verbose: "auto" (default), 0, 1 or 2: Keras' `fit` verbosity;
             "auto" is a progress bar on a terminal, else a line per epoch.
+        max_train_lines: deprecated name of `max_train_examples`.
 
     Returns:
         A dict: `output_dir/metadata.json`, with the keys of
@@ -272,7 +275,18 @@ def train_gpt(
     >>> train_gpt("runs/gpt", max_minutes=15)  # doctest: +SKIP
     """
     # Every argument but the directory defines the run (see `run.json`).
-    settings = {k: v for k, v in locals().items() if k != "output_dir"}
+    max_train_examples = renamed_argument(
+        "train_gpt",
+        "max_train_examples",
+        max_train_examples,
+        "max_train_lines",
+        max_train_lines,
+    )
+    settings = {
+        k: v
+        for k, v in locals().items()
+        if k not in ("output_dir", "max_train_lines")
+    }
     get_preset(TASK, preset)  # An unknown preset fails here.
     _common.check_positive(
         integers=[
@@ -282,7 +296,7 @@ def train_gpt(
             ("batch_size", batch_size),
             ("warmup_steps", warmup_steps),
             ("steps_per_epoch", steps_per_epoch),
-            ("max_train_lines", max_train_lines),
+            ("max_train_examples", max_train_examples),
             ("backup_every_steps", backup_every_steps),
         ],
         numbers=[
@@ -309,7 +323,7 @@ def train_gpt(
 
     entries = {"settings": settings}  # The metadata entries, gathered.
     train, valid, entries["data"] = _load_texts(
-        train_files, valid_files, max_train_lines, skip_bad_lines
+        train_files, valid_files, max_train_examples, skip_bad_lines
     )
     tokenizer = _common.tokenizer_or_resume(
         output_dir, train, vocabulary_size, seed

@@ -18,6 +18,7 @@ import hashlib
 import logging
 import os
 
+from keras_transformer import half_weights
 from keras_transformer import model_dir as model_dir_lib
 from keras_transformer.tasks import _bert, _common
 
@@ -383,7 +384,7 @@ def bundled_encoder_directory(directory=None):
     with importlib.resources.as_file(
         bundled / f"{BUNDLED_ENCODER_NAME}.npz"
     ) as path:
-        model_dir_lib.load_float16_weights(model, [path])
+        half_weights.load_float16_weights(model, [path])
     with importlib.resources.as_file(
         bundled / f"{BUNDLED_ENCODER_NAME}.tokenizer.model"
     ) as path:

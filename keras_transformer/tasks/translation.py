@@ -33,6 +33,7 @@ from keras_transformer.inference import (
     Translator,
     default_jit_compile,
 )
+from keras_transformer.layers._utils import renamed_argument
 from keras_transformer.losses import MaskedSparseCategoricalCrossentropy
 from keras_transformer.metrics import MaskedAccuracy, corpus_bleu
 from keras_transformer.optimizers import transformer_adam
@@ -199,11 +200,12 @@ def train_translation(
     warmup_steps=None,
     learning_rate_scale=None,
     skip_bad_lines=False,
-    max_train_pairs=None,
+    max_train_examples=None,
     seed=0,
     jit_compile=None,
     force=False,
     verbose="auto",
+    max_train_pairs=None,
 ):
     """Trains a translation model and writes its model directory.
 
@@ -235,13 +237,15 @@ def train_translation(
         learning_rate_scale: float or None (default: the preset's).
             Multiplier of the schedule.
         skip_bad_lines: bool, default False. Skip malformed TSV lines.
-        max_train_pairs: int or None (default). Use the first N pairs only.
+        max_train_examples: int or None (default). Use the first N pairs
+            only.
         seed: int, default 0. Seed of weights, tokenizer and shuffling.
         jit_compile: bool or None (default: XLA on a GPU/TPU only).
         force: bool, default False. Resume with settings that differ from
             the recorded ones.
         verbose: "auto" (default: bars on a terminal, a line per epoch
             otherwise), 0, 1 or 2.
+        max_train_pairs: deprecated name of `max_train_examples`.
 
     Returns:
         The metadata dict written to `metadata.json` (the keys of
@@ -254,8 +258,19 @@ def train_translation(
     >>> from keras_transformer.tasks.translation import train_translation
     >>> train_translation("runs/en-es", max_minutes=20)  # doctest: +SKIP
     """
+    max_train_examples = renamed_argument(
+        "train_translation",
+        "max_train_examples",
+        max_train_examples,
+        "max_train_pairs",
+        max_train_pairs,
+    )
     # Every argument but the directory defines the run (see `run.json`).
-    settings = {k: v for k, v in locals().items() if k != "output_dir"}
+    settings = {
+        k: v
+        for k, v in locals().items()
+        if k not in ("output_dir", "max_train_pairs")
+    }
     config = get_preset(TASK, preset)  # An unknown preset fails here.
     _common.check_positive(
         integers=[
@@ -264,7 +279,7 @@ def train_translation(
             ("batch_size", batch_size),
             ("vocabulary_size", vocabulary_size),
             ("warmup_steps", warmup_steps),
-            ("max_train_pairs", max_train_pairs),
+            ("max_train_examples", max_train_examples),
         ],
         numbers=[
             ("max_minutes", max_minutes),
@@ -294,7 +309,7 @@ def train_translation(
     entries = {"settings": settings}  # The metadata entries, gathered.
 
     train, valid, entries["data"] = _load_data(
-        train_file, valid_file, test_file, skip_bad_lines, max_train_pairs
+        train_file, valid_file, test_file, skip_bad_lines, max_train_examples
     )
     tokenizer = _common.tokenizer_or_resume(
         output_dir, train[0] + train[1], vocabulary_size, seed

@@ -277,6 +277,22 @@ class TextSamples(keras.callbacks.Callback):
         self._writer.flush()
 
 
+class ProgressBar(keras.callbacks.ProgbarLogger):
+    """Keras' progress bar, ending where a time budget stopped the epoch.
+
+    Keras finishes the bar of an epoch at its planned length, so an epoch
+    of 634 steps that a budget stopped at step 269 showed `634/634`; this
+    bar shows `269/269`. Keras uses it instead of its own when it is in
+    the callbacks, with `fit`'s `verbose`.
+    """
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.model.stop_training and self.progbar is not None:
+            self.target = self.seen
+            self.progbar.target = self.seen
+        super().on_epoch_end(epoch, logs)
+
+
 def standard_callbacks(
     output_dir,
     max_minutes=None,
@@ -299,11 +315,12 @@ def standard_callbacks(
             last backup: weights, optimizer state and step count.
 
     Returns:
-        A list: TimeBudget, AtomicBackupAndRestore, *extra,
+        A list: TimeBudget, ProgressBar, AtomicBackupAndRestore, *extra,
         AtomicBestCheckpoint, TensorBoard.
     """
     return [
         TimeBudget(max_minutes),
+        ProgressBar(),
         AtomicBackupAndRestore(
             os.path.join(output_dir, model_dir.BACKUP_DIR),
             save_freq=backup_every_steps or "epoch",

@@ -108,7 +108,7 @@ def test_verbose_shows_the_traceback_of_a_user_error(cli, tmp_path):
 
 def test_resume_mismatch_names_flags(cli, tmp_path):
     output = tmp_path / "m"
-    output.mkdir()
+    (output / "backup").mkdir(parents=True)  # a run that had started
     (output / "run.json").write_text(json.dumps({"settings": {"seed": 99}}))
     run = cli("train", "gpt", "--train-file", _data(tmp_path), "--output",
               output, "--preset", "tiny")  # fmt: skip

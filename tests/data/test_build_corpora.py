@@ -9,8 +9,8 @@ import tarfile
 
 import pytest
 
-from tools import build_corpora as bc
 from keras_transformer.data.loaders import GENRE_CLASS_NAMES
+from tools import build_corpora as bc
 
 
 def _w(word):

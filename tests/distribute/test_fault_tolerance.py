@@ -87,8 +87,8 @@ def test_sigkill_mid_epoch_then_resume(tmp_path):
     assert second.returncode == 0, second.stderr[-3000:]
     metadata = json.loads((output / "metadata.json").read_text())
     # Resumed: the second run trained only the epochs left, not all four.
-    assert metadata["epochs_run"] == 4 - killed_at["epoch"]
-    assert metadata["epochs_run"] < 4
+    assert metadata["metrics"]["epochs_run"] == 4 - killed_at["epoch"]
+    assert metadata["metrics"]["epochs_run"] < 4
 
     check = subprocess.run(
         [

@@ -326,7 +326,7 @@ def test_training_resumes_from_the_last_epoch(text_files, tmp_path, caplog):
         vocabulary_size=150,
         sequence_length=16,
         steps_per_epoch=2,
-        max_train_lines=120,
+        max_train_examples=120,
         skip_bad_lines=True,
         verbose=0,
     )

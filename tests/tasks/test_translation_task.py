@@ -295,7 +295,7 @@ def test_example_script_runs(tmp_path, capsys):
             "1",
             "--steps-per-epoch",
             "5",
-            "--max-train-pairs",
+            "--max-train-examples",
             "150",
             "--num-beams",
             "2",
