@@ -1,7 +1,11 @@
 """keras_transformer: Transformer layers and applications for Keras 3.
 
-Submodules are imported when first used, so `import keras_transformer`
-(and the command line's `--help`) does not start TensorFlow.
+`import keras_transformer` registers the layers with Keras, so a `.keras`
+file of this library's models loads with `keras.saving.load_model` and no
+`custom_objects`; other submodules are imported when first used. The command
+line (`keras-transformer`, `python -m keras_transformer`) skips even the
+layers, so that `--help` answers without starting TensorFlow; its commands
+import what they need.
 
 Example:
 >>> import keras_transformer
@@ -10,6 +14,8 @@ Example:
 """
 
 import importlib
+import os
+import sys
 
 __version__ = "0.1.0"
 
@@ -59,5 +65,15 @@ def __getattr__(name):
         f"module 'keras_transformer' has no attribute {name!r}"
     )
 
+
+def _is_command_line():
+    # The console script's name, or `python -m keras_transformer` (while the
+    # package is imported for `-m`, argv[0] is "-m").
+    program = os.path.basename(sys.argv[0]) if sys.argv else ""
+    return program in ("keras-transformer", "-m")
+
+
+if not _is_command_line():
+    from keras_transformer import layers  # noqa: E402, F401  (registers them)
 
 __all__ = ["__version__", "load", *_SUBMODULES]

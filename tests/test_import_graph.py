@@ -132,3 +132,28 @@ def test_the_graph_sees_imports():
 def test_module_size(module):
     lines = len(MODULES[module].read_text(encoding="utf-8").splitlines())
     assert lines <= MAX_LINES, f"{module}: {lines} lines (limit {MAX_LINES})"
+
+
+def test_import_registers_the_layers_but_the_command_line_does_not():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.argv[0] = {!r}; import keras_transformer, keras; "
+        "print(keras.saving.get_registered_object("
+        "'keras_transformer>TokenAndPositionEmbedding') is not None, "
+        "'tensorflow' in sys.modules)"
+    )
+    for program, expected in (
+        ("script.py", "True True"),
+        ("-m", "False False"),
+    ):
+        out = subprocess.run(
+            [sys.executable, "-c", code.format(program)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split("\n")[-2]
+        if program == "-m":  # `import keras` above imports TF; layers not
+            expected = "False True"
+        assert out == expected, (program, out)

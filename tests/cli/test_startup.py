@@ -8,6 +8,7 @@ from tests.cli.conftest import run_fresh
 
 _HELP_IMPORTS = """
 import json, sys
+sys.argv[0] = "keras-transformer"  # as the console script starts
 from keras_transformer.cli import main
 for argv in (["--help"], ["train", "--help"], ["evaluate", "--help"],
              ["train", "translation", "--help"], ["train", "gpt", "--help"],
