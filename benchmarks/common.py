@@ -68,20 +68,51 @@ def _fmt(value):
     return "" if value is None else str(value)
 
 
+def git_commit():
+    """The commit of this checkout (with `+dirty` for uncommitted changes)."""
+    import subprocess
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+    def git(*args):
+        out = subprocess.run(
+            ["git", "-C", root, *args], capture_output=True, text=True
+        )
+        return out.stdout.strip() if out.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    if commit and git("status", "--porcelain", "--untracked-files=no"):
+        commit += "+dirty"
+    return commit
+
+
+LOAD_AT_START = os.getloadavg()
+
+
 def write_results(name, payload):
-    """Writes `benchmarks/results/NAME.json` with machine details."""
+    """Writes `benchmarks/results/NAME.json` with commit and machine details.
+
+    The machine's load average is recorded as it was when the benchmark
+    module was imported and as it is now, so a figure measured beside other
+    jobs says so.
+    """
     import keras
+    import keras_hub
     import tensorflow as tf
 
     os.makedirs(RESULTS_DIR, exist_ok=True)
     payload = {
         "benchmark": name,
+        "git_commit": git_commit(),
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": {
             "platform": platform.platform(),
             "cpus": os.cpu_count(),
+            "load_average_before": [round(x, 2) for x in LOAD_AT_START],
+            "load_average_after": [round(x, 2) for x in os.getloadavg()],
             "tensorflow": tf.__version__,
             "keras": keras.__version__,
+            "keras_hub": keras_hub.__version__,
             "backend": keras.backend.backend(),
         },
         **payload,

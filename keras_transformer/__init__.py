@@ -1,11 +1,12 @@
 """keras_transformer: Transformer layers and applications for Keras 3.
 
-`import keras_transformer` registers the layers with Keras, so a `.keras`
-file of this library's models loads with `keras.saving.load_model` and no
-`custom_objects`; other submodules are imported when first used. The command
-line (`keras-transformer`, `python -m keras_transformer`) skips even the
-layers, so that `--help` answers without starting TensorFlow; its commands
-import what they need.
+`import keras_transformer` imports `layers`, `losses`, `metrics`,
+`optimizers` and `schedules`, which registers their classes with Keras, so a
+`.keras` file of this library's models (compiled ones included) loads with
+`keras.saving.load_model` and no `custom_objects`; other submodules are
+imported when first used. The command line (`keras-transformer`,
+`python -m keras_transformer`) skips them, so that `--help` answers without
+starting TensorFlow; its commands import what they need.
 
 Example:
 >>> import keras_transformer
@@ -74,6 +75,13 @@ def _is_command_line():
 
 
 if not _is_command_line():
-    from keras_transformer import layers  # noqa: E402, F401  (registers them)
+    # Importing them registers their serializable classes with Keras.
+    from keras_transformer import (  # noqa: E402, F401
+        layers,
+        losses,
+        metrics,
+        optimizers,
+        schedules,
+    )
 
 __all__ = ["__version__", "load", *_SUBMODULES]

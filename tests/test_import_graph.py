@@ -140,8 +140,11 @@ def test_import_registers_the_layers_but_the_command_line_does_not():
 
     code = (
         "import sys; sys.argv[0] = {!r}; import keras_transformer, keras; "
-        "print(keras.saving.get_registered_object("
-        "'keras_transformer>TokenAndPositionEmbedding') is not None, "
+        "names = ['TokenAndPositionEmbedding', 'TransformerSchedule', "
+        "'MaskedSparseCategoricalCrossentropy', 'Perplexity', "
+        "'ScaledRateAdamW']; "
+        "print(all(keras.saving.get_registered_object("
+        "'keras_transformer>' + n) for n in names), "
         "'tensorflow' in sys.modules)"
     )
     for program, expected in (
