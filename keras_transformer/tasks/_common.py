@@ -1,19 +1,10 @@
-"""The steps every task runner shares.
+"""The steps every task runner shares, in the order a runner takes them.
 
-A runner (`train_translation`, `train_gpt`, `train_classifier`,
-`pretrain_bert`) is a short sequence of these steps:
-
-1. `start_run(output_dir, task, settings, force)`: refuse a directory of
-   another task, record the settings or check them against a resumed run.
-2. `hold_out(items, ...)`: the validation split when none is given.
-3. `tokenizer_or_resume(output_dir, texts, vocabulary_size, seed)`.
-4. build the model and its `tf.data` pipelines (task-specific).
-5. `run_fit(model, train_data, valid_data, output_dir, ...)`: `fit` with the
-   standard callbacks, a throughput meter and text samples; returns a
-   `FitResult`.
-6. `finish(output_dir, task, ...)`: the metadata (one schema for every
-   task, see `keras_transformer.model_dir`), the model card, the learning
-   curves.
+`start_run` (refuse another task's directory, record or check the settings),
+`hold_out` (the validation split), `tokenizer_or_resume`, then the task's own
+model and pipelines, `run_fit` (the standard callbacks, throughput, text
+samples; returns a `FitResult`) and `finish` (the one metadata schema of
+`keras_transformer.model_dir`, the model card, the learning curves).
 """
 
 import dataclasses
@@ -27,6 +18,7 @@ import keras
 
 from keras_transformer import model_dir as model_dir_lib
 from keras_transformer import training
+from keras_transformer.layers._utils import renamed_argument
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +83,26 @@ def _forget_unstarted_run(output_dir):
         path = os.path.join(output_dir, name)
         if os.path.isfile(path):
             os.remove(path)
+
+
+def run_settings(arguments, runner, renamed=None):
+    """A runner's settings (`run.json`): its arguments but the directory.
+
+    Args:
+        arguments: dict, the runner's `locals()` at its start.
+        runner: str, the runner's name, for deprecation messages.
+        renamed: None (default) or `(new_name, old_name)`: the deprecated
+            old name's value moves to the new name.
+    """
+    settings = {
+        k: v for k, v in arguments.items() if k not in ("output_dir", "output")
+    }
+    if renamed:
+        new, old = renamed
+        settings[new] = renamed_argument(
+            runner, new, settings[new], old, settings.pop(old)
+        )
+    return settings
 
 
 def hold_out(items, count=None):

@@ -27,7 +27,6 @@ from keras_transformer.data.loaders import (
     read_text_files,
 )
 from keras_transformer.inference import TextGenerator
-from keras_transformer.layers._utils import renamed_argument
 from keras_transformer.losses import MaskedSparseCategoricalCrossentropy
 from keras_transformer.metrics import Perplexity
 from keras_transformer.optimizers import transformer_adam
@@ -275,18 +274,10 @@ def train_gpt(
     >>> train_gpt("runs/gpt", max_minutes=15)  # doctest: +SKIP
     """
     # Every argument but the directory defines the run (see `run.json`).
-    max_train_examples = renamed_argument(
-        "train_gpt",
-        "max_train_examples",
-        max_train_examples,
-        "max_train_lines",
-        max_train_lines,
+    settings = _common.run_settings(
+        locals(), "train_gpt", renamed=("max_train_examples", "max_train_lines")
     )
-    settings = {
-        k: v
-        for k, v in locals().items()
-        if k not in ("output_dir", "max_train_lines")
-    }
+    max_train_examples = settings["max_train_examples"]
     get_preset(TASK, preset)  # An unknown preset fails here.
     _common.check_positive(
         integers=[

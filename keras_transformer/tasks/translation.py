@@ -33,7 +33,6 @@ from keras_transformer.inference import (
     Translator,
     default_jit_compile,
 )
-from keras_transformer.layers._utils import renamed_argument
 from keras_transformer.losses import MaskedSparseCategoricalCrossentropy
 from keras_transformer.metrics import MaskedAccuracy, corpus_bleu
 from keras_transformer.optimizers import transformer_adam
@@ -258,19 +257,13 @@ def train_translation(
     >>> from keras_transformer.tasks.translation import train_translation
     >>> train_translation("runs/en-es", max_minutes=20)  # doctest: +SKIP
     """
-    max_train_examples = renamed_argument(
-        "train_translation",
-        "max_train_examples",
-        max_train_examples,
-        "max_train_pairs",
-        max_train_pairs,
-    )
     # Every argument but the directory defines the run (see `run.json`).
-    settings = {
-        k: v
-        for k, v in locals().items()
-        if k not in ("output_dir", "max_train_pairs")
-    }
+    settings = _common.run_settings(
+        locals(),
+        "train_translation",
+        renamed=("max_train_examples", "max_train_pairs"),
+    )
+    max_train_examples = settings["max_train_examples"]
     config = get_preset(TASK, preset)  # An unknown preset fails here.
     _common.check_positive(
         integers=[
