@@ -207,9 +207,7 @@ class TextClassifier(InferenceModel):
         ]
         return results[0] if single else results
 
-    def __call__(self, texts, verbose=0):
-        """Same as `classify`."""
-        return self.classify(texts, verbose=verbose)
+    __call__ = classify  # model(x) is model.classify(x)
 
     def evaluate(self, texts, labels, verbose=0):
         """Accuracy, macro-F1 and the confusion matrix on labeled texts.

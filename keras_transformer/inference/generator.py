@@ -186,24 +186,7 @@ class TextGenerator(InferenceModel):
             results.extend(self._detokenize(rows))
         return results[0] if single else results
 
-    def __call__(
-        self,
-        prompts,
-        max_new_tokens=64,
-        sampler="greedy",
-        seed=None,
-        return_full_text=False,
-        verbose=0,
-    ):
-        """Same as `generate`."""
-        return self.generate(
-            prompts,
-            max_new_tokens=max_new_tokens,
-            sampler=sampler,
-            seed=seed,
-            return_full_text=return_full_text,
-            verbose=verbose,
-        )
+    __call__ = generate  # model(x) is model.generate(x)
 
     def detokenize(self, rows):
         """Text of lists of token ids (start, end and padding dropped).

@@ -216,20 +216,4 @@ class Translator(InferenceModel):
                     results[i] = text.decode("utf-8")
         return results[0] if single else results
 
-    def __call__(
-        self,
-        texts,
-        num_beams=1,
-        length_penalty=None,
-        verbose=0,
-        *,
-        beam_size=None,
-    ):
-        """Same as `translate`."""
-        return self.translate(
-            texts,
-            num_beams=num_beams,
-            length_penalty=length_penalty,
-            verbose=verbose,
-            beam_size=beam_size,
-        )
+    __call__ = translate  # model(x) is model.translate(x)
