@@ -19,6 +19,10 @@ import keras
 from keras_transformer import model_dir as model_dir_lib
 from keras_transformer import training
 from keras_transformer.layers._utils import renamed_argument
+from keras_transformer.tasks._tokenizer import (  # noqa: F401
+    tokenizer_or_resume,
+    tokenizer_summary,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -136,48 +140,6 @@ def hold_out(items, count=None):
     if isinstance(items, tuple):
         return tuple(train), tuple(valid)
     return train[0], valid[0]
-
-
-def tokenizer_or_resume(
-    output_dir, texts, vocabulary_size, seed=0, **sentencepiece_options
-):
-    """The directory's tokenizer when resuming, else a new one saved there.
-
-    Args:
-        output_dir: str, the model directory.
-        texts: list of str to train a new SentencePiece model on.
-        vocabulary_size: int, pieces of a new model.
-        seed: int, default 0.
-        **sentencepiece_options: more `train_sentencepiece` arguments.
-
-    Returns:
-        A `SubwordTokenizer`.
-    """
-    from keras_transformer.tokenizers import (
-        SubwordTokenizer,
-        train_sentencepiece,
-    )
-
-    path = os.path.join(output_dir, model_dir_lib.TOKENIZER_FILE)
-    if os.path.exists(path):
-        logger.info("Resuming with the tokenizer in %s", path)
-        return SubwordTokenizer.load(path)
-    logger.info("Training a %d-piece SentencePiece model", vocabulary_size)
-    proto = train_sentencepiece(
-        texts, vocabulary_size, seed=seed, **sentencepiece_options
-    )
-    tokenizer = SubwordTokenizer(proto)
-    tokenizer.save(path)
-    return tokenizer
-
-
-def tokenizer_summary(tokenizer):
-    """The `tokenizer` entry of the metadata."""
-    return {
-        "file": model_dir_lib.TOKENIZER_FILE,
-        "type": "sentencepiece",
-        "vocabulary_size": int(tokenizer.vocabulary_size),
-    }
 
 
 @dataclasses.dataclass

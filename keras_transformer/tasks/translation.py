@@ -230,7 +230,8 @@ def train_translation(
         max_minutes: float or None (default). Wall-clock budget; training
             stops cleanly at a step and still saves.
         batch_size: int or None (default: the preset's, `TRAIN_DEFAULTS`).
-        vocabulary_size: int or None (default: the preset's).
+        vocabulary_size: int or None (default: the preset's, lowered to
+            what a small corpus can give).
         warmup_steps: int or None (default: the preset's). Warmup of
             `TransformerSchedule`.
         learning_rate_scale: float or None (default: the preset's).
@@ -285,7 +286,6 @@ def train_translation(
     batch_size = batch_size or defaults["batch_size"]
     warmup_steps = warmup_steps or defaults["warmup_steps"]
     learning_rate_scale = learning_rate_scale or defaults["learning_rate_scale"]
-    vocabulary_size = vocabulary_size or config["vocabulary_size"]
     settings.update(
         train_file=_common.abspath(train_file),
         valid_file=_common.abspath(valid_file),
@@ -305,7 +305,11 @@ def train_translation(
         train_file, valid_file, test_file, skip_bad_lines, max_train_examples
     )
     tokenizer = _common.tokenizer_or_resume(
-        output_dir, train[0] + train[1], vocabulary_size, seed
+        output_dir,
+        train[0] + train[1],
+        vocabulary_size,
+        seed,
+        default_size=config["vocabulary_size"],
     )
     config["vocabulary_size"] = tokenizer.vocabulary_size
     max_length = config["max_sequence_length"]

@@ -60,3 +60,26 @@ def test_steps_per_epoch_is_one_pass_unless_given():
     assert _common.steps_per_epoch_for(100, 32) == 4
     assert _common.steps_per_epoch_for(100, 32, steps_per_epoch=7) == 7
     assert _common.steps_per_epoch_for(1, 32) == 1
+
+
+def test_default_vocabulary_is_lowered_to_what_the_text_gives(tmp_path):
+    syllables = [a + b for a in "bdklmnprst" for b in "aeiou"]
+    words = [a + b for a in syllables for b in syllables[:8]]
+    texts = [" ".join(words[i : i + 5]) for i in range(0, len(words), 3)]
+    # Asked for explicitly, a size the text cannot fill is an error ...
+    with pytest.raises(ValueError, match="at most \\d+ pieces"):
+        _common.tokenizer_or_resume(str(tmp_path / "a"), texts, 8000)
+    # ... the task's default is lowered to the largest size that works.
+    (tmp_path / "b").mkdir()
+    tokenizer = _common.tokenizer_or_resume(
+        str(tmp_path / "b"), texts, None, default_size=8000
+    )
+    most = tokenizer.vocabulary_size
+    assert 100 < most < 8000
+    assert (tmp_path / "b" / model_dir.TOKENIZER_FILE).exists()
+    # A size the text can fill is used as it is.
+    (tmp_path / "c").mkdir()
+    small = _common.tokenizer_or_resume(
+        str(tmp_path / "c"), texts, None, default_size=most // 2
+    )
+    assert small.vocabulary_size == most // 2
