@@ -11,6 +11,17 @@ given, then the learned pieces. Odd input never raises: the empty string
 gives no ids; unseen characters and invalid UTF-8 give the unknown id
 (which reads `" ⁇ "`), or byte pieces with `byte_fallback=True`.
 
+By default the text is normalized (NFKC; runs of spaces, tabs and line
+breaks become one space; leading and trailing spaces go), which suits
+translation and classification. `train_sentencepiece(...,
+preserve_whitespace=True)` (the GPT models) keeps every character instead,
+so `detokenize(tokenize(text)) == text` exactly for source code, poetry,
+CRLF text or leading spaces: no normalization, no dummy space before the
+text, line breaks (`"\n"`) and tabs as pieces of their own, and runs of
+spaces as pieces. The choice is stored in the SentencePiece model itself,
+so a reloaded or exported tokenizer behaves the same
+(`SubwordTokenizer.preserve_whitespace` reads it back).
+
 Why not KerasHub's (keras-hub 0.32; tests/test_tokenizers.py pins each
 reason with a `test_keras_hub_*` test that fails once it no longer holds):
 `keras_hub.tokenizers.compute_sentence_piece_proto` cannot reserve `[MASK]`
@@ -40,6 +51,14 @@ START_TOKEN = "<s>"
 END_TOKEN = "</s>"
 _SPECIAL_TOKENS = (PAD_TOKEN, UNK_TOKEN, START_TOKEN, END_TOKEN)
 _MODEL_TYPES = ("unigram", "bpe", "char", "word")
+# Pieces of their own in a whitespace-preserving model, after the
+# user-defined symbols: a prompt ending in a line break tokenizes as the
+# same text does in the middle of a passage.
+WHITESPACE_SYMBOLS = ("\n", "\t")
+# Whitespace-preserving training reads chunks of whole lines of about this
+# many bytes; a longer sentence (a single longer line) is skipped.
+_CHUNK_BYTES = 2048
+_MAX_SENTENCE_BYTES = 1 << 16
 # SentencePiece names the four special ids pad, unk, bos and eos.
 _SPECIAL_OPTIONS = {
     **{f"{role}_id": i for i, role in enumerate(("pad", "unk", "bos", "eos"))},
@@ -56,8 +75,12 @@ def _error(message, **received):
     return ValueError(f"{message} Received: {name}={value!r}")
 
 
-def _texts_as_list(texts):
-    """Return the non-blank str items of a list, generator or Dataset."""
+def _texts_as_list(texts, keep_whitespace=False):
+    """Return the non-blank str items of a list, generator or Dataset.
+
+    Items are stripped, or with `keep_whitespace` cut into chunks of whole
+    lines (see `_line_chunks`).
+    """
     if isinstance(texts, (str, bytes)):
         raise _error(
             "`texts` must be an iterable of strings, not a single string.",
@@ -74,9 +97,33 @@ def _texts_as_list(texts):
                 "`texts` must hold str or bytes items. "
                 f"Received: item of type {type(text).__name__}"
             )
-        if text.strip():
+        if not text.strip():
+            continue
+        if keep_whitespace:
+            result.extend(_line_chunks(text))
+        else:
             result.append(text.strip())
     return result
+
+
+def _line_chunks(text):
+    """Cut a text into chunks of whole lines, line ends kept (private).
+
+    A chunk ends after the line that takes it to `_CHUNK_BYTES` UTF-8
+    bytes, so long documents stay under the trainer's sentence limit. The
+    trainer drops whitespace at the end of each sentence (a CRLF line end
+    would lose its `"\r"`), so lines are not given one by one.
+    """
+    chunks, chunk, size = [], [], 0
+    for line in text.splitlines(keepends=True):
+        chunk.append(line)
+        size += len(line.encode("utf-8"))
+        if size >= _CHUNK_BYTES:
+            chunks.append("".join(chunk))
+            chunk, size = [], 0
+    if chunk:
+        chunks.append("".join(chunk))
+    return chunks
 
 
 def train_sentencepiece(
@@ -87,7 +134,8 @@ def train_sentencepiece(
     user_defined_symbols=(),
     character_coverage=1.0,
     byte_fallback=False,
-    normalization="nmt_nfkc",
+    normalization=None,
+    preserve_whitespace=False,
     max_sentences=200_000,
     seed=0,
     num_threads=2,
@@ -111,10 +159,21 @@ def train_sentencepiece(
             characters covered by the vocabulary; rarer ones become `<unk>`.
         byte_fallback: bool, default False. Add 256 byte pieces so unseen
             characters are spelled as UTF-8 bytes instead of `<unk>`.
-        normalization: str, SentencePiece normalization rule: `"nmt_nfkc"`
-            (default: NFKC and whitespace clean-up), `"nfkc"`,
-            `"nmt_nfkc_cf"` (also case-folds) or `"identity"`.
-        max_sentences: int, default 200,000. The most texts used.
+        normalization: str or None, SentencePiece normalization rule:
+            `"nmt_nfkc"` (NFKC and whitespace clean-up; the default, None,
+            unless `preserve_whitespace`), `"nfkc"`, `"nmt_nfkc_cf"` (also
+            case-folds) or `"identity"` (the only one, and the default,
+            with `preserve_whitespace`).
+        preserve_whitespace: bool, default False. Keep every character, so
+            that detokenizing the ids gives the text back exactly: no
+            normalization, no whitespace clean-up, no dummy space before
+            the text, `"\n"` and `"\t"` as pieces of their own (ids right
+            after the user-defined symbols), whitespace-only pieces
+            allowed. Texts are cut into lines (line ends kept) for the
+            trainer. For language models of code and prose; pair it with
+            `byte_fallback=True` so unseen characters survive too.
+        max_sentences: int, default 200,000. The most texts used (with
+            `preserve_whitespace`, the most lines).
         seed: int, default 0. Seed of the `max_sentences` sample.
         num_threads: int, default 2. Training threads.
 
@@ -162,6 +221,25 @@ def train_sentencepiece(
             "`user_defined_symbols` must not repeat a symbol.",
             user_defined_symbols=symbols,
         )
+    if normalization is None:
+        normalization = "identity" if preserve_whitespace else "nmt_nfkc"
+    if preserve_whitespace and normalization != "identity":
+        raise _error(
+            "`preserve_whitespace=True` keeps the text as it is, so the "
+            "normalization must be 'identity' (or None).",
+            normalization=normalization,
+        )
+    if preserve_whitespace:
+        symbols = symbols + list(WHITESPACE_SYMBOLS)
+        whitespace_options = dict(
+            remove_extra_whitespaces=False,
+            add_dummy_prefix=False,
+            allow_whitespace_only_pieces=True,
+            split_by_whitespace=True,
+            max_sentence_length=_MAX_SENTENCE_BYTES,
+        )
+    else:
+        whitespace_options = {}
     least = len(_SPECIAL_TOKENS) + len(symbols) + 1
     if byte_fallback:
         least += 256
@@ -183,7 +261,7 @@ def train_sentencepiece(
         )
     if num_threads < 1:
         raise _error("`num_threads` must be >= 1.", num_threads=num_threads)
-    texts = _texts_as_list(texts)
+    texts = _texts_as_list(texts, keep_whitespace=preserve_whitespace)
     if not texts:
         raise ValueError(
             "`texts` holds no non-blank text to train on. Received: texts "
@@ -205,6 +283,7 @@ def train_sentencepiece(
             byte_fallback=byte_fallback,
             normalization_rule_name=normalization,
             user_defined_symbols=symbols,
+            **whitespace_options,
             **_SPECIAL_OPTIONS,
             input_sentence_size=max_sentences,
             shuffle_input_sentence=False,
@@ -212,6 +291,15 @@ def train_sentencepiece(
             minloglevel=2,
         )
     except RuntimeError as error:
+        match = re.search(r"smaller than required_chars\. \d+ vs (\d+)", str(error))
+        if match:
+            raise _error(
+                f"`vocabulary_size` is too small for this corpus: it needs at "
+                f"least {match.group(1)} pieces (the special ones, every "
+                "character of the text and the byte pieces). Use a larger "
+                "vocabulary or a lower `character_coverage`.",
+                vocabulary_size=vocabulary_size,
+            ) from error
         match = re.search(r"value <= (\d+)", str(error))
         if match:
             raise _error(
@@ -223,9 +311,23 @@ def train_sentencepiece(
         raise ValueError(
             f"SentencePiece training failed: {error}. "
             f"Received: vocabulary_size={vocabulary_size}, "
-            f"model_type={model_type!r}, normalization={normalization!r}"
+            f"model_type={model_type!r}, normalization={normalization!r}, "
+            f"preserve_whitespace={preserve_whitespace}"
         ) from error
     return model.getvalue()
+
+
+def _keeps_whitespace(proto):
+    """Whether a SentencePiece model keeps the text as it is (private)."""
+    from sentencepiece import sentencepiece_model_pb2
+
+    model = sentencepiece_model_pb2.ModelProto.FromString(proto)
+    spec = model.normalizer_spec
+    return (
+        spec.name == "identity"
+        and not spec.remove_extra_whitespaces
+        and not spec.add_dummy_prefix
+    )
 
 
 class SubwordTokenizer(tf.Module):
@@ -292,6 +394,7 @@ class SubwordTokenizer(tf.Module):
         self._unk_id = processor.unk_id()
         self._start_id = processor.bos_id()
         self._end_id = processor.eos_id()
+        self._preserve_whitespace = _keeps_whitespace(proto)
         self._sentencepiece = self._make_ops()
 
     def _make_ops(self):
@@ -323,6 +426,12 @@ class SubwordTokenizer(tf.Module):
     )
     end_id = property(
         lambda self: self._end_id, doc="The `</s>` id, -1 if none."
+    )
+    preserve_whitespace = property(
+        lambda self: self._preserve_whitespace,
+        doc="True if `detokenize(tokenize(text)) == text` keeps spaces, "
+        "tabs and line breaks (a model trained with "
+        "`preserve_whitespace=True`).",
     )
 
     def get_vocabulary(self):
@@ -393,6 +502,10 @@ class SubwordTokenizer(tf.Module):
         Padding, start and end ids read as nothing (SentencePiece control
         symbols), so padded outputs can be passed as they are; the unknown
         id reads `" ⁇ "`; an id out of range raises `tf.errors.OpError`.
+        With a whitespace-preserving model (`preserve_whitespace`) nothing
+        is stripped: the text of a row is the concatenation of its pieces,
+        so the text of `ids[:k]` followed by that of `ids[k:]` is the text
+        of `ids`.
 
         Args:
             ids: int ids, `[B, None]` (a `tf.RaggedTensor`, a padded dense

@@ -195,6 +195,10 @@ def test_bpe_model(corpus):
         ({"character_coverage": 0.0}, "Received: character_coverage=0.0"),
         ({"byte_fallback": True}, "Received: vocabulary_size=30"),
         ({"max_sentences": 0}, "Received: max_sentences=0"),
+        (
+            {"preserve_whitespace": True, "normalization": "nmt_nfkc"},
+            "Received: normalization='nmt_nfkc'",
+        ),
     ],
 )
 def test_bad_training_arguments(kwargs, match):
@@ -376,3 +380,104 @@ def test_keras_hub_layer_is_python_outside_tf_function(tokenizer):
     dataset = tf.data.Dataset.from_tensor_slices(["and he said"])
     with pytest.raises(tf.errors.NotFoundError):
         next(iter(dataset.map(layer.tokenize)))
+
+
+# ----------------------------------------------------------------------
+# Whitespace-preserving models (GPT): the text comes back exactly.
+# ----------------------------------------------------------------------
+PYTHON_SOURCE = (
+    "import os\n\n\ndef walk(root):\n    for name in os.listdir(root):\n"
+    "        if name.startswith('.'):\n            continue\n\n"
+    "        yield name\n\n\nclass Tabs:\n\tdef f(self, x):\n"
+    "\t\treturn  x + 1   \n"
+)
+POEM = (
+    "Tyger Tyger, burning bright,\n  In the forests of the night;\n\n"
+    "    What immortal hand or eye,\n\n\n  Could frame thy fearful symmetry?"
+)
+CRLF = "first line\r\nsecond line\r\n\r\nafter a blank line\r\n"
+UNICODE = "emoji 😀🎉 and CJK 漢字とかな, 한국어 — “quotes” café\n"
+SPACES = "   leading and trailing spaces   "
+WHITESPACE_TEXTS = {
+    "python": PYTHON_SOURCE,
+    "poem": POEM,
+    "crlf": CRLF,
+    "unicode": UNICODE,
+    "spaces": SPACES,
+    "only_whitespace": " \n\t \r\n  ",
+}
+
+
+@pytest.fixture(scope="module")
+def whitespace_tokenizer():
+    corpus = [PYTHON_SOURCE, POEM, CRLF, UNICODE, SPACES] * 20
+    proto = train_sentencepiece(
+        corpus, 330, byte_fallback=True, preserve_whitespace=True
+    )
+    return SubwordTokenizer(proto)
+
+
+@pytest.mark.parametrize("kind", sorted(WHITESPACE_TEXTS))
+def test_preserve_whitespace_round_trips_exactly(whitespace_tokenizer, kind):
+    tokenizer = whitespace_tokenizer
+    text = WHITESPACE_TEXTS[kind]
+    ids = tokenizer.tokenize(text)
+    assert tokenizer.detokenize(ids).numpy().decode("utf-8") == text
+    # With markers and in a padded batch too.
+    texts = [text, "x"]
+    batch = tokenizer.tokenize(texts, add_start=True, add_end=True)
+    assert _decoded(tokenizer.detokenize(batch.to_tensor())) == texts
+    # No dummy space is added or dropped: any cut decodes to two halves
+    # that join to the text (a completion decoded alone keeps its
+    # leading spaces).
+    ids = ids.numpy().tolist()
+    for cut in range(len(ids) + 1):
+        halves = tokenizer.detokenize(tf.ragged.constant([ids[:cut], ids[cut:]]))
+        assert "".join(_decoded(halves)) == text
+
+
+def test_preserve_whitespace_pieces_and_flag(whitespace_tokenizer, proto):
+    tokenizer = whitespace_tokenizer
+    assert tokenizer.preserve_whitespace
+    assert not SubwordTokenizer(proto).preserve_whitespace
+    vocabulary = tokenizer.get_vocabulary()
+    # Line break and tab come right after the special ids.
+    assert vocabulary[4:6] == ["\n", "\t"]
+    ids = tokenizer.tokenize("def f(x):\n    return x").numpy().tolist()
+    assert ids.count(4) == 1
+    # Never seen: spelled in bytes, still exact.
+    text = "ǅ ⟁ \u2028 \x0b\x0c"
+    back = tokenizer.detokenize(tokenizer.tokenize(text)).numpy()
+    assert back.decode("utf-8") == text
+
+
+def test_preserve_whitespace_survives_save_and_saved_model(
+    whitespace_tokenizer, tmp_path
+):
+    path = whitespace_tokenizer.save(tmp_path / "tokenizer.model")
+    loaded = SubwordTokenizer.load(path)
+    assert loaded.preserve_whitespace
+    module = tf.Module()
+    module.tokenizer = loaded
+    module.round_trip = tf.function(
+        lambda s: loaded.detokenize(loaded.tokenize(s)),
+        input_signature=[tf.TensorSpec([None], tf.string)],
+    )
+    tf.saved_model.save(module, str(tmp_path / "saved"))
+    reloaded = tf.saved_model.load(str(tmp_path / "saved"))
+    texts = [WHITESPACE_TEXTS[k] for k in sorted(WHITESPACE_TEXTS)]
+    assert _decoded(reloaded.round_trip(tf.constant(texts))) == texts
+
+
+def test_default_normalization_still_cleans_whitespace(tokenizer):
+    text = "  In   the\tbeginning\n"
+    back = tokenizer.detokenize(tokenizer.tokenize(text)).numpy().decode()
+    assert back == "In the beginning"
+
+
+def test_vocabulary_too_small_for_the_byte_pieces():
+    with pytest.raises(ValueError, match="too small for this corpus") as info:
+        train_sentencepiece(
+            [UNICODE] * 5, 270, byte_fallback=True, preserve_whitespace=True
+        )
+    assert "Received: vocabulary_size=270" in str(info.value)
