@@ -63,6 +63,8 @@ GETTEXT_ES_PACKAGES = (
     "gnupg-l10n", "apt", "gettext", "wget", "diffutils", "gcc-12-locales",
     "libc-l10n", "cpio", "bison", "make", "e2fsprogs", "parted", "nano",
     "aptitude-common", "dpkg", "debconf-i18n", "gawk", "binutils-common",
+    "sudo", "man-db", "texinfo", "m4", "kbd", "psmisc", "procps",
+    "e2fsprogs-l10n", "libparted-i18n", "passwd", "mc-data",
 )  # fmt: skip
 
 

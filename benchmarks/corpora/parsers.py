@@ -251,6 +251,7 @@ def roff_unescape(text):
     >>> roff_unescape(r"\\fBls\\fR \\- list \\(em files")
     'ls - list \u2014 files'
     """
+    text = text.replace("\\\\", "\0").replace("\\e", "\0")  # a literal backslash
     text = re.sub(r'\\".*$', "", text)  # comment
     text = re.sub(r"\\f(\(..|\[[^\]]*\]|.)", "", text)
     text = re.sub(r"\\s[+-]?(\d|\(\d\d|\[\d+\])", "", text)
@@ -266,11 +267,11 @@ def roff_unescape(text):
     )
     text = re.sub(r"\\[nk](\(..|\[[^\]]*\]|.)", "", text)
     text = re.sub(r"\\[hvwoNlLxXbDZ]'[^']*'", "", text)
-    text = text.replace("\\-", "-").replace("\\e", "\\").replace("\\ ", " ")
+    text = text.replace("\\-", "-").replace("\\ ", " ")
     text = text.replace("\\~", " ").replace("\\0", " ")
     text = re.sub(r"\\[&|^c%:/,!)]", "", text)
     text = re.sub(r"\\(.)", r"\1", text)
-    return text
+    return text.replace("\0", "\\")
 
 
 def _macro_arguments(rest):

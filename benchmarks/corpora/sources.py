@@ -139,12 +139,15 @@ def licence_of_copyright(path):
         A string such as "GPL-3+, GFDL-1.3+".
     """
     if not os.path.exists(path):
+        folder = os.path.dirname(path)
+        if os.path.islink(folder):  # a doc folder shared with another package
+            return f"see /usr/share/doc/{os.readlink(folder)}/copyright"
         return "unknown"
     with open(path, encoding="utf-8", errors="replace") as f:
         text = f.read()
     names = []
     for match in re.finditer(r"^License:[ \t]*(\S[^\n]*)$", text, flags=re.M):
-        name = match.group(1).strip()
+        name = re.sub(r"\s+", " ", match.group(1)).strip()
         if name and name not in names:
             names.append(name)
     if not names:

@@ -471,3 +471,9 @@ def test_corpora_markdown_table():
     assert "| x | classifier | d | p 1 | GPL-2+ | 10 | 10 | 10 |" in text
     assert "smallest b 30.0%" in text
     json.dumps(provenance)
+
+
+def test_roff_escapes():
+    assert parsers.roff_unescape(r"\fB\-\-help\fP shows \(lqhelp\(rq") == "--help shows \u201chelp\u201d"
+    assert parsers.roff_unescape(r"a \en newline, \*(lqq\*(rq, \s-1small\s+1 \[em] x") == "a \\n newline, \u201cq\u201d, small \u2014 x"
+    assert parsers.roff_unescape(r"text \" a comment") == "text "
