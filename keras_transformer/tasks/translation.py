@@ -36,15 +36,21 @@ from keras_transformer.inference import (
 from keras_transformer.losses import MaskedSparseCategoricalCrossentropy
 from keras_transformer.metrics import MaskedAccuracy, corpus_bleu
 from keras_transformer.optimizers import transformer_adam
-from keras_transformer.tasks import _common
+from keras_transformer.tasks import _auto_preset, _common
 
 logger = logging.getLogger(__name__)
 
 TASK = "translation"
 
 # Training defaults per preset, sized to the budget each preset is for.
+AUTO = "auto"
 TRAIN_DEFAULTS = {
     "tiny": {"batch_size": 16, "warmup_steps": 30, "learning_rate_scale": 1.0},
+    "mini": {
+        "batch_size": 32,
+        "warmup_steps": 100,
+        "learning_rate_scale": 0.5,
+    },
     # On 2 shared CPU cores a 20-minute run makes only a few hundred
     # steps: a short warmup and small batches give more useful updates.
     "small": {
@@ -190,7 +196,7 @@ def train_translation(
     train_file=None,
     valid_file=None,
     test_file=None,
-    preset="small",
+    preset="auto",
     epochs=10,
     steps_per_epoch=None,
     max_minutes=None,
@@ -223,7 +229,11 @@ def train_translation(
             pairs) held out of `train_file`.
         test_file: str or None (default). Test TSV, recorded for
             `evaluate_translation`.
-        preset: str, default "small". A `TRANSLATION_PRESETS` name.
+        preset: str, default "auto". A `TRANSLATION_PRESETS` name, or
+            "auto": the largest of `_auto_preset.CANDIDATES` that the
+            corpus size and the budget (`max_minutes`, `epochs`) can train
+            (the rule: `keras_transformer.tasks._auto_preset`); the choice
+            and its reasons are in the metadata's `settings`.
         epochs: int, default 10. The most epochs.
         steps_per_epoch: int or None (default: one pass over the training
             pairs). Steps between validations and checkpoints.
@@ -265,7 +275,9 @@ def train_translation(
         renamed=("max_train_examples", "max_train_pairs"),
     )
     max_train_examples = settings["max_train_examples"]
-    config = get_preset(TASK, preset)  # An unknown preset fails here.
+    auto = preset == AUTO
+    # An unknown preset fails here, before any work.
+    config = get_preset(TASK, _auto_preset.CANDIDATES[-1] if auto else preset)
     _common.check_positive(
         integers=[
             ("epochs", epochs),
@@ -284,8 +296,11 @@ def train_translation(
         raise FileNotFoundError(f"No such data file: {test_file!r}")
     defaults = TRAIN_DEFAULTS.get(preset, TRAIN_DEFAULTS["small"])
     batch_size = batch_size or defaults["batch_size"]
-    warmup_steps = warmup_steps or defaults["warmup_steps"]
-    learning_rate_scale = learning_rate_scale or defaults["learning_rate_scale"]
+    if not auto:  # With "auto", the chosen preset's, once it is chosen.
+        warmup_steps = warmup_steps or defaults["warmup_steps"]
+        learning_rate_scale = (
+            learning_rate_scale or defaults["learning_rate_scale"]
+        )
     settings.update(
         train_file=_common.abspath(train_file),
         valid_file=_common.abspath(valid_file),
@@ -311,8 +326,15 @@ def train_translation(
         seed,
         default_size=config["vocabulary_size"],
     )
-    config["vocabulary_size"] = tokenizer.vocabulary_size
     max_length = config["max_sequence_length"]
+    tokens_per_pair = count_target_tokens(train[1], tokenizer, max_length)
+    if auto:
+        preset, config, warmup_steps, learning_rate_scale = _resolve_auto(
+            entries, len(train[0]), tokens_per_pair / len(train[1]),
+            batch_size, max_minutes, epochs, warmup_steps,
+            learning_rate_scale,
+        )  # fmt: skip
+    config["vocabulary_size"] = tokenizer.vocabulary_size
     entries.update(
         tokenizer=tokenizer, config=config, inference={"max_length": max_length}
     )
@@ -324,7 +346,6 @@ def train_translation(
     samples, attention = _monitors(
         model, tokenizer, valid, datasets[1], max_length, output_dir
     )
-    tokens_per_pair = count_target_tokens(train[1], tokenizer, max_length)
     fit_result = _common.run_fit(
         model,
         *datasets,  # Training (repeating) and validation.
@@ -340,6 +361,43 @@ def train_translation(
         verbose=verbose,
     )
     return _common.finish_training(output_dir, TASK, model, fit_result, entries)
+
+
+def _resolve_auto(
+    entries, num_pairs, tokens_per_pair, batch_size, max_minutes, epochs,
+    warmup_steps, learning_rate_scale,
+):  # fmt: skip
+    """`preset="auto"`: `(preset, config, warmup, scale)` of the choice.
+
+    The metadata's settings get the chosen preset, its warmup and scale (the
+    values the run trained with) and the rule's details (`auto_preset`);
+    `run.json` keeps what was asked for, so a rerun resumes.
+    """
+    preset, details = _auto_preset.choose_preset(
+        num_pairs,
+        tokens_per_pair,
+        batch_size=batch_size,
+        max_minutes=max_minutes,
+        epochs=epochs,
+        accelerator=default_jit_compile(),
+    )
+    defaults = TRAIN_DEFAULTS[preset]
+    warmup_steps = warmup_steps or defaults["warmup_steps"]
+    learning_rate_scale = learning_rate_scale or defaults["learning_rate_scale"]
+    entries["settings"] = {
+        **entries["settings"],
+        "preset": preset,
+        "warmup_steps": warmup_steps,
+        "learning_rate_scale": learning_rate_scale,
+        "auto_preset": details,
+    }
+    logger.info(
+        "preset=auto chose %r: %s (expected steps %s).",
+        preset,
+        details["rule"],
+        details["expected_steps"],
+    )
+    return preset, get_preset(TASK, preset), warmup_steps, learning_rate_scale
 
 
 # ---------------------------------------------------------------------------
@@ -414,6 +472,7 @@ def evaluate_translation(
 
 
 __all__ = [
+    "AUTO",
     "TRAIN_DEFAULTS",
     "evaluate_translation",
     "load_pairs",
