@@ -35,11 +35,13 @@ import json
 import os
 import shutil
 import subprocess
-from typing import Callable
+from collections.abc import Callable
 
 from benchmarks.corpora import builders, splits
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.dirname(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,7 +113,8 @@ CORPORA = {
         ),
         CorpusSpec(
             "linux-doc", "gpt", builders.linux_doc,
-            "Linux kernel documentation (reStructuredText), one document per file",
+            "Linux kernel documentation (reStructuredText), one document per "
+            "file",
             valid_fraction=0.04, test_fraction=0.04, files=True,
         ),
         CorpusSpec(
@@ -145,7 +148,8 @@ def cache_dir():
 def _check_name(name):
     if name not in CORPORA:
         raise ValueError(
-            f"Unknown corpus; expected one of {sorted(CORPORA)}. Received: name={name}"
+            f"Unknown corpus; expected one of {sorted(CORPORA)}. Received: "
+            f"name={name}"
         )
 
 
@@ -163,7 +167,11 @@ def corpus_files(name):
     directory = os.path.join(cache_dir(), name)
     result = {"dir": directory}
     for split in splits.SPLITS:
-        found = sorted(p for p in glob.glob(os.path.join(directory, f"{split}.*")) if os.path.isfile(p))
+        found = sorted(
+            p
+            for p in glob.glob(os.path.join(directory, f"{split}.*"))
+            if os.path.isfile(p)
+        )
         if not found:
             raise FileNotFoundError(
                 f"{name} is not built (no {split}.* in {directory}); run "
@@ -206,7 +214,8 @@ def git_commit():
 
 SPLIT_RULE = (
     "key = {key}; u = sha256(name NUL key) as a fraction; test if u < {test}, "
-    "valid if u < {test} + {valid}, else train; each split in order of (u, row); "
+    "valid if u < {test} + {valid}, else train; each split in order of (u, "
+    "row); "
     "exact duplicates (same {dedup}) dropped within a split and across splits "
     "(valid rows seen in train, test rows seen in train or valid); caps train "
     "{train_cap}, valid and test {eval_cap} each, taken in that order"
@@ -241,7 +250,9 @@ def write_corpus(spec, built, directory):
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(tmp)
     counts = {
-        split: splits.write_split(tmp, split, spec.application, result[split], files=spec.files)
+        split: splits.write_split(
+            tmp, split, spec.application, result[split], files=spec.files
+        )
         for split in splits.SPLITS
     }
     if spec.application == "classifier":
@@ -252,7 +263,10 @@ def write_corpus(spec, built, directory):
                 key=lambda item: (-item[1], item[0]),
             ))  # fmt: skip
     if spec.application == "translation":
-        key, dedup = "the English message (msgid) or source package", "source sentence"
+        key, dedup = (
+            "the English message (msgid) or source package",
+            "source sentence",
+        )
     elif spec.application == "classifier":
         key, dedup = "see extraction", "text"
     else:
@@ -272,12 +286,21 @@ def write_corpus(spec, built, directory):
         "raw_rows": len(built["rows"]),
         "splits": counts,
         "split_rule": SPLIT_RULE.format(
-            key=key, test=spec.test_fraction, valid=spec.valid_fraction, dedup=dedup,
-            train_cap=f"{splits.TRAIN_BYTES:,} bytes" if by_bytes else f"{splits.TRAIN_ROWS:,} rows",
-            eval_cap=f"{splits.EVAL_BYTES:,} bytes" if by_bytes else f"{splits.EVAL_ROWS:,} rows",
+            key=key,
+            test=spec.test_fraction,
+            valid=spec.valid_fraction,
+            dedup=dedup,
+            train_cap=f"{splits.TRAIN_BYTES:,} bytes"
+            if by_bytes
+            else f"{splits.TRAIN_ROWS:,} rows",
+            eval_cap=f"{splits.EVAL_BYTES:,} bytes"
+            if by_bytes
+            else f"{splits.EVAL_ROWS:,} rows",
         ),
         "files_folders": spec.files,
-        "build_date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "build_date": datetime.datetime.now(datetime.UTC).isoformat(
+            timespec="seconds"
+        ),
         "git_commit": git_commit(),
         "builder": f"python -m benchmarks.corpora build {spec.name}",
     }

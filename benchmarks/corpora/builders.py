@@ -76,7 +76,11 @@ def gettext_en_es(downloads):
         except (RuntimeError, FileNotFoundError) as error:
             logging.warning("gettext-en-es: %s skipped (%s)", package, error)
             continue
-        paths = glob.glob(os.path.join(root, "usr", "share", "locale", "es", "LC_MESSAGES", "*.mo"))
+        paths = glob.glob(
+            os.path.join(
+                root, "usr", "share", "locale", "es", "LC_MESSAGES", "*.mo"
+            )
+        )
         if paths:
             source["files"] = sorted(os.path.relpath(p, root) for p in paths)
             used.append(source)
@@ -93,15 +97,27 @@ def gettext_en_es(downloads):
 def libreoffice_en_fr(downloads):
     root, source = sources.debian_package("libreoffice-l10n-fr", downloads)
     paths = glob.glob(
-        os.path.join(root, "usr", "lib", "libreoffice", "program", "resource", "fr", "LC_MESSAGES", "*.mo")
+        os.path.join(
+            root,
+            "usr",
+            "lib",
+            "libreoffice",
+            "program",
+            "resource",
+            "fr",
+            "LC_MESSAGES",
+            "*.mo",
+        )
     )
     source["files"] = "usr/lib/libreoffice/program/resource/fr/LC_MESSAGES/*.mo"
     return {
         "rows": _catalogue_rows(paths, accelerator="~"),
         "sources": [source],
-        "extraction": "msgid/msgstr pairs of LibreOffice's French UI catalogues "
-        "(program/resource/fr/LC_MESSAGES/*.mo), the '~' accelerator marks "
-        f"removed; key: the English msgid; {_ROW_FILTER}.",
+        "extraction": (
+            "msgid/msgstr pairs of LibreOffice's French UI catalogues "
+            "(program/resource/fr/LC_MESSAGES/*.mo), the '~' accelerator marks "
+            f"removed; key: the English msgid; {_ROW_FILTER}."
+        ),
     }
 
 
@@ -110,14 +126,22 @@ DJANGO = "Django==5.2.19"
 
 def django_en_it(downloads):
     root, source = sources.pypi_wheel(DJANGO, downloads)
-    paths = glob.glob(os.path.join(root, "django", "**", "locale", "it", "LC_MESSAGES", "*.po"), recursive=True)
+    paths = glob.glob(
+        os.path.join(
+            root, "django", "**", "locale", "it", "LC_MESSAGES", "*.po"
+        ),
+        recursive=True,
+    )
     source["files"] = "django/**/locale/it/LC_MESSAGES/*.po"
     return {
         "rows": _catalogue_rows(paths),
         "sources": [source],
-        "extraction": "msgid/msgstr pairs of every Italian .po file in the Django "
-        f"wheel (core and contrib apps, django.po and djangojs.po); key: the "
-        f"English msgid; {_ROW_FILTER}.",
+        "extraction": (
+            "msgid/msgstr pairs of every Italian .po file in the Django "
+            "wheel (core and contrib apps, django.po and djangojs.po); key: "
+            "the "
+            f"English msgid; {_ROW_FILTER}."
+        ),
     }
 
 
@@ -160,17 +184,29 @@ def deb_desc_en_de(downloads):
         if len(en) != len(de):
             continue
         for a, b in zip(en, de):
-            if a != b and len(a) <= MAX_PARAGRAPH_CHARS and len(b) <= MAX_PARAGRAPH_CHARS:
+            if (
+                a != b
+                and len(a) <= MAX_PARAGRAPH_CHARS
+                and len(b) <= MAX_PARAGRAPH_CHARS
+            ):
                 rows.append((key, (a, b)))
     return {
         "rows": rows,
         "sources": [source],
-        "extraction": "Debian's English (Translation-en) and German (Translation-de) "
-        "package descriptions with the same Description-md5 (the German is a "
-        "translation of that very English text); the short descriptions paired, "
-        "and the long descriptions paragraph by paragraph where both have the same "
-        f"number of paragraphs; pairs over {MAX_PARAGRAPH_CHARS} characters or with "
-        "equal sides dropped; key: the source package (from Packages).",
+        "extraction": (
+            "Debian's English (Translation-en) and German (Translation-de) "
+            "package descriptions with the same Description-md5 (the German "
+            "is a "
+            "translation of that very English text); the short descriptions "
+            "paired, "
+            "and the long descriptions paragraph by paragraph where both have "
+            "the "
+            "same "
+            f"number of paragraphs; pairs over {MAX_PARAGRAPH_CHARS} "
+            "characters or "
+            "with "
+            "equal sides dropped; key: the source package (from Packages)."
+        ),
     }
 
 
@@ -190,7 +226,7 @@ def deb_sections(downloads):
     packages = _source_packages(_read(files["Packages"]))
     english = parsers.translations_by_md5(_read(files["Translation-en"]), "en")
     rows = []
-    for package, (src, section, md5, short) in sorted(packages.items()):
+    for src, section, md5, _ in (packages[p] for p in sorted(packages)):
         if not section or md5 not in english:
             continue
         text = " ".join(parsers.description_paragraphs(english[md5][1]))
@@ -198,10 +234,14 @@ def deb_sections(downloads):
     return {
         "rows": _drop_small_classes(rows),
         "sources": [source],
-        "extraction": "for each binary package of Debian main (Packages), its English "
-        "short and long description (Translation-en, by Description-md5) on one line "
-        "-> its Section; sections with fewer than "
-        f"{MIN_CLASS_ROWS} packages dropped; key: the source package.",
+        "extraction": (
+            "for each binary package of Debian main (Packages), its English "
+            "short and long description (Translation-en, by Description-md5) "
+            "on "
+            "one line "
+            "-> its Section; sections with fewer than "
+            f"{MIN_CLASS_ROWS} packages dropped; key: the source package."
+        ),
     }
 
 
@@ -221,16 +261,22 @@ def wordnet_supersense(downloads):
     return {
         "rows": _drop_small_classes(rows),
         "sources": [source],
-        "extraction": "every synset of WordNet 3.0 (usr/share/wordnet/data.{noun,verb,"
-        "adj,adv}): its gloss (definition and examples) -> its lexicographer file "
-        f"(supersense, e.g. noun.animal); files with fewer than {MIN_CLASS_ROWS} "
-        "synsets dropped; key: part of speech + synset offset.",
+        "extraction": (
+            "every synset of WordNet 3.0 (usr/share/wordnet/data.{noun,verb,"
+            "adj,adv}): its gloss (definition and examples) -> its "
+            "lexicographer "
+            "file "
+            "(supersense, e.g. noun.animal); files with fewer than "
+            f"{MIN_CLASS_ROWS} "
+            "synsets dropped; key: part of speech + synset offset."
+        ),
     }
 
 
 MANPAGE_LANGUAGES = ("de", "fr", "es", "pl", "it", "nl")
 _ENGLISH_WORDS = frozenset(
-    "the and of to is are with for this that be by or from an if not on it as".split()
+    "the and of to is are with for this that be by or from an if not on it "
+    "as".split()
 )
 
 
@@ -254,11 +300,15 @@ def langid_manpages(downloads):
     for language in MANPAGE_LANGUAGES:
         root, source = sources.debian_package(f"manpages-{language}", downloads)
         used.append(source)
-        pattern = os.path.join(root, "usr", "share", "man", language, "man*", "*")
+        pattern = os.path.join(
+            root, "usr", "share", "man", language, "man*", "*"
+        )
         for path in sorted(glob.glob(pattern)):
             if os.path.islink(path) or not os.path.isfile(path):
                 continue
-            page = os.path.relpath(path, os.path.join(root, "usr", "share", "man", language))
+            page = os.path.relpath(
+                path, os.path.join(root, "usr", "share", "man", language)
+            )
             page = re.sub(r"\.gz$", "", page)
             for paragraph in parsers.man_paragraphs(sources.read_text(path)):
                 if not looks_english(paragraph) and len(paragraph) <= 1000:
@@ -266,12 +316,19 @@ def langid_manpages(downloads):
     return {
         "rows": rows,
         "sources": used,
-        "extraction": "running-text paragraphs (parsers.man_paragraphs: no headings, "
-        "examples, tables or item tags; at least 8 words, at most 1,000 characters) "
-        "of the translated manual pages in usr/share/man/LANG/ -> LANG; paragraphs "
-        "that read as English (untranslated leftovers, >= 15% English function "
-        "words) dropped; the natural imbalance between languages kept; key: the "
-        "page (man1/ls.1), so one page is in one split in every language.",
+        "extraction": (
+            "running-text paragraphs (parsers.man_paragraphs: no headings, "
+            "examples, tables or item tags; at least 8 words, at most 1,000 "
+            "characters) "
+            "of the translated manual pages in usr/share/man/LANG/ -> LANG; "
+            "paragraphs "
+            "that read as English (untranslated leftovers, >= 15% English "
+            "function "
+            "words) dropped; the natural imbalance between languages kept; "
+            "key: "
+            "the "
+            "page (man1/ls.1), so one page is in one split in every language."
+        ),
     }
 
 
@@ -282,7 +339,9 @@ def langid_manpages(downloads):
 def django_source(downloads):
     root, source = sources.pypi_wheel(DJANGO, downloads)
     rows = []
-    for path in sorted(glob.glob(os.path.join(root, "django", "**", "*.py"), recursive=True)):
+    for path in sorted(
+        glob.glob(os.path.join(root, "django", "**", "*.py"), recursive=True)
+    ):
         with open(path, encoding="utf-8", errors="replace") as f:
             text = f.read()
         if text.strip():
@@ -291,9 +350,13 @@ def django_source(downloads):
     return {
         "rows": rows,
         "sources": [source],
-        "extraction": "every non-empty .py file of the Django wheel, one document per "
-        "file (blank lines removed in SPLIT.txt, kept in SPLIT_files/); key: the "
-        "file path.",
+        "extraction": (
+            "every non-empty .py file of the Django wheel, one document per "
+            "file (blank lines removed in SPLIT.txt, kept in SPLIT_files/); "
+            "key: "
+            "the "
+            "file path."
+        ),
     }
 
 
@@ -302,9 +365,13 @@ def linux_doc(downloads):
     root, source = sources.debian_package(package, downloads)
     base = os.path.join(root, "usr", "share", "doc", package, "Documentation")
     rows = []
-    for path in sorted(glob.glob(os.path.join(base, "**", "*.rst*"), recursive=True)):
+    for path in sorted(
+        glob.glob(os.path.join(base, "**", "*.rst*"), recursive=True)
+    ):
         relative = os.path.relpath(path, base)
-        if relative.startswith("translations" + os.sep) or not re.search(r"\.rst(\.gz)?$", path):
+        if relative.startswith("translations" + os.sep) or not re.search(
+            r"\.rst(\.gz)?$", path
+        ):
             continue
         text = sources.read_text(path)
         if text.strip():
@@ -312,10 +379,15 @@ def linux_doc(downloads):
     return {
         "rows": rows,
         "sources": [source],
-        "extraction": f"every .rst file of the kernel's Documentation/ in {package} "
-        "(usr/share/doc/.../Documentation, gunzipped) except translations/, one "
-        "document per file (blank lines removed in SPLIT.txt, kept in SPLIT_files/); "
-        "key: the path under Documentation/.",
+        "extraction": (
+            f"every .rst file of the kernel's Documentation/ in {package} "
+            "(usr/share/doc/.../Documentation, gunzipped) except "
+            "translations/, "
+            "one "
+            "document per file (blank lines removed in SPLIT.txt, kept in "
+            "SPLIT_files/); "
+            "key: the path under Documentation/."
+        ),
     }
 
 
@@ -324,7 +396,7 @@ def deb_descriptions(downloads):
     packages = _source_packages(_read(files["Packages"]))
     english = parsers.translations_by_md5(_read(files["Translation-en"]), "en")
     rows = []
-    for md5, (package, text) in sorted(english.items()):
+    for _, (package, text) in sorted(english.items()):
         key = packages.get(package, (package,))[0]
         paragraphs = parsers.description_paragraphs(text)
         if len(paragraphs) > 1:
@@ -332,7 +404,11 @@ def deb_descriptions(downloads):
     return {
         "rows": rows,
         "sources": [source],
-        "extraction": "every English description of Debian main (Translation-en) with "
-        "a long part: the short description, then one line per paragraph of the "
-        "long one; one document each; key: the source package.",
+        "extraction": (
+            "every English description of Debian main (Translation-en) with "
+            "a long part: the short description, then one line per paragraph "
+            "of "
+            "the "
+            "long one; one document each; key: the source package."
+        ),
     }

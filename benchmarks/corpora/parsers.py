@@ -58,7 +58,8 @@ def parse_po(text):
         if not line:
             continue
         match = re.match(
-            r"^(msgctxt|msgid_plural|msgid|msgstr(?:\[\d+\])?)\s+(\".*\")$", line
+            r"^(msgctxt|msgid_plural|msgid|msgstr(?:\[\d+\])?)\s+(\".*\")$",
+            line,
         )
         if match:
             keyword, value = match.groups()
@@ -87,21 +88,31 @@ def parse_mo(data):
         plural entry gives its singular msgid and first msgstr.
     """
     if len(data) < 28:
-        raise ValueError(f"Not a .mo file (too short). Received: size={len(data)}")
+        raise ValueError(
+            f"Not a .mo file (too short). Received: size={len(data)}"
+        )
     magic = struct.unpack("<I", data[:4])[0]
     if magic == 0x950412DE:
         order = "<"
     elif magic == 0xDE120495:
         order = ">"
     else:
-        raise ValueError(f"Not a .mo file (bad magic). Received: magic={magic:#x}")
+        raise ValueError(
+            f"Not a .mo file (bad magic). Received: magic={magic:#x}"
+        )
     _, count, ids_at, strs_at = struct.unpack(order + "4I", data[4:20])
     entries = []
     for i in range(count):
-        id_len, id_off = struct.unpack(order + "2I", data[ids_at + 8 * i : ids_at + 8 * i + 8])
-        str_len, str_off = struct.unpack(order + "2I", data[strs_at + 8 * i : strs_at + 8 * i + 8])
+        id_len, id_off = struct.unpack(
+            order + "2I", data[ids_at + 8 * i : ids_at + 8 * i + 8]
+        )
+        str_len, str_off = struct.unpack(
+            order + "2I", data[strs_at + 8 * i : strs_at + 8 * i + 8]
+        )
         msgid = data[id_off : id_off + id_len].decode("utf-8", errors="replace")
-        msgstr = data[str_off : str_off + str_len].decode("utf-8", errors="replace")
+        msgstr = data[str_off : str_off + str_len].decode(
+            "utf-8", errors="replace"
+        )
         if not msgid:
             continue  # the header
         context = None
@@ -239,7 +250,14 @@ _BREAKS = {
     "TQ", "PD", "in", "ti", "bp", "ne", "UR", "UE", "MT", "ME", "SY", "YS",
 }  # fmt: skip
 # Blocks whose lines are not running prose (examples, tables, macros).
-_SKIP_BLOCKS = {"nf": "fi", "EX": "EE", "TS": "TE", "de": "..", "ig": "..", "EQ": "EN"}
+_SKIP_BLOCKS = {
+    "nf": "fi",
+    "EX": "EE",
+    "TS": "TE",
+    "de": "..",
+    "ig": "..",
+    "EQ": "EN",
+}
 _FONT_MACROS = {"B", "I", "SM", "SB"}
 _ALTERNATING = {"BR", "RB", "BI", "IB", "IR", "RI"}
 
@@ -251,7 +269,9 @@ def roff_unescape(text):
     >>> roff_unescape(r"\\fBls\\fR \\- list \\(em files")
     'ls - list \u2014 files'
     """
-    text = text.replace("\\\\", "\0").replace("\\e", "\0")  # a literal backslash
+    text = text.replace("\\\\", "\0").replace(
+        "\\e", "\0"
+    )  # a literal backslash
     text = re.sub(r'\\".*$', "", text)  # comment
     text = re.sub(r"\\f(\(..|\[[^\]]*\]|.)", "", text)
     text = re.sub(r"\\s[+-]?(\d|\(\d\d|\[\d+\])", "", text)
@@ -276,7 +296,10 @@ def roff_unescape(text):
 
 def _macro_arguments(rest):
     """The arguments of a macro line, quotes respected."""
-    return [a[1:-1] if a.startswith('"') else a for a in re.findall(r'"[^"]*"|\S+', rest)]
+    return [
+        a[1:-1] if a.startswith('"') else a
+        for a in re.findall(r'"[^"]*"|\S+', rest)
+    ]
 
 
 def man_paragraphs(source, min_words=8):
@@ -293,7 +316,8 @@ def man_paragraphs(source, min_words=8):
         A list of paragraphs, each on one line.
 
     Example:
-    >>> page = ".TH LS 1\\n.SH NAME\\nls \\\\- list\\n.PP\\nThe \\\\fBls\\\\fR command lists\\nthe files of a folder.\\n"
+    >>> page = (".TH LS 1\\n.SH NAME\\nls \\\\- list\\n.PP\\n"
+    ...         "The \\\\fBls\\\\fR command lists\\nthe files of a folder.\\n")
     >>> man_paragraphs(page, min_words=4)
     ['The ls command lists the files of a folder.']
     """
@@ -314,7 +338,7 @@ def man_paragraphs(source, min_words=8):
             ):
                 skip_until = None
             continue
-        if line.startswith((".\\\"", "'\\\"", '.\\"')):
+        if line.startswith(('.\\"', "'\\\"", '.\\"')):
             continue
         if line.startswith((".", "'")):
             match = re.match(r"^[.'][ \t]*(\S+)[ \t]*(.*)$", line)

@@ -16,6 +16,7 @@ import hashlib
 import os
 import re
 import subprocess
+import sys
 import zipfile
 
 DEBIAN_RELEASE = "bookworm"
@@ -49,7 +50,7 @@ def check_allowed(package):
     >>> check_allowed("fortunes-de")
     Traceback (most recent call last):
     ...
-    ValueError: fortunes-de is reserved for independent checks (Debian fortune-cookie files) and may not feed a transfer corpus. Received: package=fortunes-de
+    ValueError: fortunes-de is reserved ... Received: package=fortunes-de
     """
     for pattern, what in FORBIDDEN_PATTERNS:
         if re.search(pattern, package, flags=re.IGNORECASE):
@@ -114,7 +115,9 @@ def debian_package(package, downloads):
         os.makedirs(root + ".tmp", exist_ok=True)
         _run(["dpkg-deb", "-x", deb, root + ".tmp"])
         os.replace(root + ".tmp", root)
-    copyright_file = os.path.join(root, "usr", "share", "doc", package, "copyright")
+    copyright_file = os.path.join(
+        root, "usr", "share", "doc", package, "copyright"
+    )
     source = {
         "kind": "debian",
         "package": package,
@@ -162,7 +165,9 @@ def licence_of_copyright(path):
         ):
             if re.search(pattern, text) and name not in names:
                 names.append(name)
-    return ", ".join(names[:8]) + (", ..." if len(names) > 8 else "") or "unknown"
+    return (
+        ", ".join(names[:8]) + (", ..." if len(names) > 8 else "") or "unknown"
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -189,7 +194,9 @@ def debian_indexes(downloads, languages=("en", "de")):
     wanted = ["Packages"] + [f"Translation-{lang}" for lang in languages]
     if not all(os.path.exists(os.path.join(out, w)) for w in wanted):
         os.makedirs(os.path.join(lists, "partial"), exist_ok=True)
-        os.makedirs(os.path.join(base, "cache", "archives", "partial"), exist_ok=True)
+        os.makedirs(
+            os.path.join(base, "cache", "archives", "partial"), exist_ok=True
+        )
         os.makedirs(out, exist_ok=True)
         sources_list = os.path.join(base, "sources.list")
         with open(sources_list, "w") as f:
@@ -203,7 +210,11 @@ def debian_indexes(downloads, languages=("en", "de")):
             "-o", "Acquire::Languages=" + ",".join(languages),
         ])  # fmt: skip
         for name in wanted:
-            pattern = "binary-amd64_Packages" if name == "Packages" else f"i18n_{name}"
+            pattern = (
+                "binary-amd64_Packages"
+                if name == "Packages"
+                else f"i18n_{name}"
+            )
             matches = [
                 p
                 for p in glob.glob(os.path.join(lists, f"*{pattern}*"))
@@ -225,14 +236,19 @@ def debian_indexes(downloads, languages=("en", "de")):
     source = {
         "kind": "debian-index",
         "package": "dists/{}/main: binary-amd64/Packages, i18n/{}".format(
-            DEBIAN_RELEASE, ", ".join(f"Translation-{lang}" for lang in languages)
+            DEBIAN_RELEASE,
+            ", ".join(f"Translation-{lang}" for lang in languages),
         ),
-        "version": f"Debian {release.get('Version', '?')} ({release.get('Codename', DEBIAN_RELEASE)}), "
-        f"Release file dated {release.get('Date', '?')}",
+        "version": "Debian {} ({}), Release file dated {}".format(
+            release.get("Version", "?"),
+            release.get("Codename", DEBIAN_RELEASE),
+            release.get("Date", "?"),
+        ),
         "release": f"Debian {DEBIAN_RELEASE} (main)",
         "sha256": {w: sha256_of(p) for w, p in files.items()},
         "licence": "each description under its package's licence (Debian main, "
-        "DFSG-free); translations by the Debian Description Translation Project",
+        "DFSG-free); translations by the Debian Description Translation "
+        "Project",
     }
     return files, source
 
@@ -261,11 +277,16 @@ def pypi_wheel(requirement, downloads):
     )
     if not found:
         _run([
-            "python", "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+            sys.executable, "-m", "pip", "download", "--no-deps",
+            "--only-binary=:all:",
             requirement, "-d", wheels,
         ])  # fmt: skip
         found = sorted(glob.glob(os.path.join(wheels, f"*{version}*.whl")))
-        found = [p for p in found if os.path.basename(p).lower().startswith(name.lower())]
+        found = [
+            p
+            for p in found
+            if os.path.basename(p).lower().startswith(name.lower())
+        ]
     if not found:
         raise FileNotFoundError(f"pip download gave no wheel for {requirement}")
     wheel = found[-1]
@@ -303,7 +324,7 @@ def pypi_wheel(requirement, downloads):
 
 
 def read_text(path):
-    """A text file, gunzipped when it ends in `.gz` (UTF-8, bad bytes replaced)."""
+    """A text file, gunzipped if it ends in `.gz` (UTF-8, bad bytes fixed)."""
     opener = gzip.open if path.endswith(".gz") else open
     with opener(path, "rb") as f:
         return f.read().decode("utf-8", errors="replace")

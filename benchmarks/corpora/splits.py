@@ -33,12 +33,12 @@ def key_fraction(name, key):
     >>> 0 <= key_fraction("corpus", "key") < 1
     True
     """
-    digest = hashlib.sha256(f"{name}\0{key}".encode("utf-8")).digest()
+    digest = hashlib.sha256(f"{name}\0{key}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
 def split_of(name, key, valid_fraction, test_fraction):
-    """"train", "valid" or "test" for one key (step 1 of the rule).
+    """ "train", "valid" or "test" for one key (step 1 of the rule).
 
     Args:
         name: the corpus name (salts the hash).
@@ -163,7 +163,9 @@ def write_split(directory, split, application, rows, files=False):
             for key, row in rows:
                 target = os.path.normpath(os.path.join(root, key))
                 if not target.startswith(root + os.sep):
-                    raise ValueError(f"A file key leaves the folder. Received: key={key}")
+                    raise ValueError(
+                        f"A file key leaves the folder. Received: key={key}"
+                    )
                 os.makedirs(os.path.dirname(target), exist_ok=True)
                 with open(target, "w", encoding="utf-8", newline="") as f:
                     f.write(row)
@@ -171,7 +173,9 @@ def write_split(directory, split, application, rows, files=False):
         path = os.path.join(directory, f"{split}.tsv")
         for _, row in rows:
             if any("\t" in cell or "\n" in cell for cell in row):
-                raise ValueError(f"A TSV cell holds a tab or newline. Received: row={row!r}")
+                raise ValueError(
+                    f"A TSV cell holds a tab or newline. Received: row={row!r}"
+                )
         text = "".join("\t".join(row) + "\n" for _, row in rows)
     with open(path, "w", encoding="utf-8", newline="") as f:
         f.write(text)

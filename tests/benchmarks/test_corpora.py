@@ -1,4 +1,4 @@
-"""The transfer corpora: split rule, dedup, forbidden sources, provenance, parsers.
+"""Transfer corpora: split rule, dedup, forbidden sources, provenance, parsers.
 
 No test downloads anything: the parsers get small hand-written inputs and
 the build steps get fake builder output in `tmp_path`.
@@ -16,11 +16,15 @@ from benchmarks.corpora import builders, parsers, sources, splits
 
 
 @pytest.mark.parametrize(
-    "module", [corpora, parsers, sources, splits, builders], ids=lambda m: m.__name__
+    "module",
+    [corpora, parsers, sources, splits, builders],
+    ids=lambda m: m.__name__,
 )
 def test_docstring_examples(module):
     finder = doctest.DocTestFinder(exclude_empty=True)
-    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    runner = doctest.DocTestRunner(
+        optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
+    )
     for test in finder.find(module, module.__name__):
         runner.run(test)
     assert runner.failures == 0
@@ -31,19 +35,25 @@ def test_docstring_examples(module):
 
 
 def test_split_rule_is_deterministic_and_disjoint():
-    rows = [(f"key{i % 300}", (f"source {i}", f"target {i}")) for i in range(900)]
+    rows = [
+        (f"key{i % 300}", (f"source {i}", f"target {i}")) for i in range(900)
+    ]
     first = splits.assign("corpus", rows, lambda r: r[0], 0.1, 0.1)
-    second = splits.assign("corpus", list(reversed(rows)), lambda r: r[0], 0.1, 0.1)
+    second = splits.assign(
+        "corpus", list(reversed(rows)), lambda r: r[0], 0.1, 0.1
+    )
     assert first == second  # input order does not matter
     keys = {split: {k for k, _ in first[split]} for split in splits.SPLITS}
     assert not keys["train"] & keys["valid"]
     assert not keys["train"] & keys["test"]
     assert not keys["valid"] & keys["test"]
     assert sum(len(v) for v in first.values()) == 900
-    # Roughly the asked shares of keys, and every key in the split its hash says.
+    # Roughly the asked shares of keys; every key in the split its hash says.
     assert 10 < len(keys["test"]) < 60 and 10 < len(keys["valid"]) < 60
     for split, members in keys.items():
-        assert all(splits.split_of("corpus", k, 0.1, 0.1) == split for k in members)
+        assert all(
+            splits.split_of("corpus", k, 0.1, 0.1) == split for k in members
+        )
 
 
 def test_split_depends_on_the_corpus_name():
@@ -76,13 +86,28 @@ def test_duplicates_are_removed_across_and_within_splits():
 
 def test_caps_take_rows_in_hash_order():
     rows = [(str(i), ("label", f"text {i}")) for i in range(500)]
-    capped = splits.assign("caps", rows, lambda r: r[1], 0.2, 0.2, caps={"train": 50, "valid": 5, "test": 5})
+    capped = splits.assign(
+        "caps",
+        rows,
+        lambda r: r[1],
+        0.2,
+        0.2,
+        caps={"train": 50, "valid": 5, "test": 5},
+    )
     assert [len(capped[s]) for s in splits.SPLITS] == [50, 5, 5]
     full = splits.assign("caps", rows, lambda r: r[1], 0.2, 0.2)
     assert capped["train"] == full["train"][:50]
     # Byte caps for documents.
     docs = [(str(i), "word " * 50) for i in range(100)]
-    by_bytes = splits.assign("b", [(k, d + k) for k, d in docs], lambda r: r, 0.0, 0.0, by_bytes=True, caps={"train": 1000})
+    by_bytes = splits.assign(
+        "b",
+        [(k, d + k) for k, d in docs],
+        lambda r: r,
+        0.0,
+        0.0,
+        by_bytes=True,
+        caps={"train": 1000},
+    )
     assert sum(splits.row_size(r) for _, r in by_bytes["train"]) <= 1000
     assert len(by_bytes["train"]) == 3
 
@@ -113,7 +138,16 @@ def test_forbidden_sources_are_refused_before_any_download(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("package", ["wordnet-base", "manpages-de", "linux-doc-6.1", "Django", "python3-django"])
+@pytest.mark.parametrize(
+    "package",
+    [
+        "wordnet-base",
+        "manpages-de",
+        "linux-doc-6.1",
+        "Django",
+        "python3-django",
+    ],
+)
 def test_allowed_sources_pass(package):
     sources.check_allowed(package)
 
@@ -128,12 +162,16 @@ def test_no_corpus_uses_a_forbidden_source():
 def test_licence_of_copyright(tmp_path):
     path = tmp_path / "copyright"
     path.write_text(
-        "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n\n"
+        "Format: "
+        "https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n\n"
         "Files: *\nCopyright: someone\nLicense: GPL-3+\n\n"
-        "Files: doc/*\nLicense: GFDL-1.3+\n text\n\nLicense: GPL-3+\n full text\n"
+        "Files: doc/*\nLicense: GFDL-1.3+\n text\n\n"
+        "License: GPL-3+\n full text\n"
     )
     assert sources.licence_of_copyright(str(path)) == "GPL-3+, GFDL-1.3+"
-    path.write_text("This is distributed under the GNU General Public License.\n")
+    path.write_text(
+        "This is distributed under the GNU General Public License.\n"
+    )
     assert sources.licence_of_copyright(str(path)) == "GPL"
     assert sources.licence_of_copyright(str(tmp_path / "missing")) == "unknown"
 
@@ -141,7 +179,7 @@ def test_licence_of_copyright(tmp_path):
 # ---------------------------------------------------------------------------
 # Parsers.
 
-PO = r'''# Italian translation.
+PO = r"""# Italian translation.
 msgid ""
 msgstr ""
 "Content-Type: text/plain; charset=UTF-8\n"
@@ -175,7 +213,7 @@ msgstr ""
 
 #~ msgid "Obsolete"
 #~ msgstr "Obsoleto"
-'''
+"""
 
 
 def test_parse_po():
@@ -188,7 +226,7 @@ def test_parse_po():
 
 
 def _mo_bytes(messages):
-    """A little-endian .mo file of `{msgid: msgstr}` (written as msgfmt does)."""
+    """A little-endian .mo file of `{msgid: msgstr}`, as msgfmt lays it out."""
     ids = sorted(messages)
     id_blob, str_blob, id_table, str_table = b"", b"", [], []
     for msgid in ids:
@@ -203,9 +241,13 @@ def _mo_bytes(messages):
     strs_at = ids_at + 8 * count
     data_at = strs_at + 8 * count
     header = struct.pack("<7I", 0x950412DE, 0, count, ids_at, strs_at, 0, 0)
-    id_part = b"".join(struct.pack("<2I", n, data_at + off) for n, off in id_table)
+    id_part = b"".join(
+        struct.pack("<2I", n, data_at + off) for n, off in id_table
+    )
     strs_start = data_at + len(id_blob)
-    str_part = b"".join(struct.pack("<2I", n, strs_start + off) for n, off in str_table)
+    str_part = b"".join(
+        struct.pack("<2I", n, strs_start + off) for n, off in str_table
+    )
     return header + id_part + str_part + id_blob + str_blob
 
 
@@ -218,7 +260,11 @@ def test_parse_mo():
         "Empty": "",
     })  # fmt: skip
     assert sorted(parsers.parse_mo(data), key=str) == sorted(
-        [(None, "Save", "Guardar"), ("menu", "Quit", "Salir"), (None, "one", "uno")],
+        [
+            (None, "Save", "Guardar"),
+            ("menu", "Quit", "Salir"),
+            (None, "one", "uno"),
+        ],
         key=str,
     )
     with pytest.raises(ValueError, match="Received: magic="):
@@ -227,7 +273,9 @@ def test_parse_mo():
 
 def test_catalogue_rows_filter_and_clean(tmp_path):
     path = tmp_path / "x.po"
-    path.write_text(PO + 'msgid "Same"\nmsgstr "Same"\n\nmsgid "42"\nmsgstr "42 %"\n')
+    path.write_text(
+        PO + 'msgid "Same"\nmsgstr "Same"\n\nmsgid "42"\nmsgstr "42 %"\n'
+    )
     rows = builders._catalogue_rows([str(path)])
     assert [row for _, row in rows] == [
         ("Open", "Apri"),
@@ -291,26 +339,39 @@ def test_deb_desc_pairs_only_aligned_paragraphs(tmp_path, monkeypatch):
     files = {}
     for name, text in (
         ("Packages", "Package: foo\nSource: foo-src (1.0)\nSection: utils\n"
-         "Description-md5: 0123\n\nPackage: bar\nSection: misc\nDescription-md5: 4567\n"),
+         "Description-md5: 0123\n\nPackage: bar\nSection: misc\n"
+         "Description-md5: 4567\n"),
         ("Translation-en", TRANSLATION_EN),
         ("Translation-de", TRANSLATION_DE),
     ):  # fmt: skip
         (tmp_path / name).write_text(text)
         files[name] = str(tmp_path / name)
     monkeypatch.setattr(
-        sources, "debian_indexes", lambda downloads, languages: (files, {"licence": "x"})
+        sources,
+        "debian_indexes",
+        lambda downloads, languages: (files, {"licence": "x"}),
     )
     rows = builders.deb_desc_en_de(str(tmp_path))["rows"]
     # bar's German has one paragraph more: it is left out.
     assert rows == [
         ("foo-src", ("frobnicate files", "Dateien frobnizieren")),
-        ("foo-src", ("Foo frobnicates files quickly and safely.", "Foo frobniziert Dateien schnell und sicher.")),
+        (
+            "foo-src",
+            (
+                "Foo frobnicates files quickly and safely.",
+                "Foo frobniziert Dateien schnell und sicher.",
+            ),
+        ),
         ("foo-src", ("It also", "Es liest auch")),
         ("foo-src", ("reads tape.", "Bänder.")),
     ]
     documents = builders.deb_descriptions(str(tmp_path))["rows"]
     assert documents == [
-        ("foo-src", "frobnicate files\nFoo frobnicates files quickly and safely.\nIt also\nreads tape."),
+        (
+            "foo-src",
+            "frobnicate files\nFoo frobnicates files quickly and safely.\nIt "
+            "also\nreads tape.",
+        ),
         ("bar", "a bar\nBar is a bar."),
     ]
 
@@ -344,22 +405,43 @@ ist Teil der GNU Werkzeuge und wird von vielen Menschen benutzt.
 
 def test_man_page_paragraphs():
     assert parsers.man_paragraphs(MAN_PAGE) == [
-        "Listet Informationen über die DATEIen auf (standardmäßig das aktuelle Verzeichnis).",
-        "Die Einträge werden alphabetisch sortiert, falls weder -cftuvSUX noch --sort angegeben ist \u2014 so ist es.",
-        "Einträge, die mit einem Punkt beginnen, nicht ignorieren und immer anzeigen.",
-        "Das Programm ls ist Teil der GNU Werkzeuge und wird von vielen Menschen benutzt.",
+        "Listet Informationen über die DATEIen auf (standardmäßig das "
+        "aktuelle Verzeichnis).",
+        "Die Einträge werden alphabetisch sortiert, falls weder -cftuvSUX "
+        "noch --sort angegeben ist \u2014 so ist es.",
+        "Einträge, die mit einem Punkt beginnen, nicht ignorieren und immer "
+        "anzeigen.",
+        "Das Programm ls ist Teil der GNU Werkzeuge und wird von vielen "
+        "Menschen benutzt.",
     ]
 
 
 def test_english_leftovers_are_detected():
-    assert builders.looks_english("If the file does not exist, it is created with the mode given.")
-    assert not builders.looks_english("Si le fichier n'existe pas, il est créé avec le mode donné.")
+    assert builders.looks_english(
+        "If the file does not exist, it is created with the mode given."
+    )
+    assert not builders.looks_english(
+        "Si le fichier n'existe pas, il est créé avec le mode donné."
+    )
 
 
 def test_wordnet_line():
-    line = "02084071 05 n 02 dog 0 domestic_dog 0 001 @ 02083346 n 0000 | a member of the genus Canis"
-    assert parsers.parse_wordnet_data_line(line) == ("02084071", "n", "noun.animal", "a member of the genus Canis")
-    assert parsers.parse_wordnet_data_line("  1 This software and database is being provided") is None
+    line = (
+        "02084071 05 n 02 dog 0 domestic_dog 0 001 @ 02083346 n 0000 "
+        "| a member of the genus Canis"
+    )
+    assert parsers.parse_wordnet_data_line(line) == (
+        "02084071",
+        "n",
+        "noun.animal",
+        "a member of the genus Canis",
+    )
+    assert (
+        parsers.parse_wordnet_data_line(
+            "  1 This software and database is being provided"
+        )
+        is None
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -367,11 +449,24 @@ def test_wordnet_line():
 
 
 def _fake_spec(name, application, files=False):
-    return corpora.CorpusSpec(name, application, builder=None, description="fake", valid_fraction=0.2, test_fraction=0.2, files=files)
+    return corpora.CorpusSpec(
+        name,
+        application,
+        builder=None,
+        description="fake",
+        valid_fraction=0.2,
+        test_fraction=0.2,
+        files=files,
+    )
 
 
 def _fake_build(kind):
-    source = {"kind": kind, "package": "pkg", "version": "1.0-1", "licence": "MIT"}
+    source = {
+        "kind": kind,
+        "package": "pkg",
+        "version": "1.0-1",
+        "licence": "MIT",
+    }
     return {"sources": [source], "extraction": "hand-written rows"}
 
 
@@ -390,7 +485,9 @@ def cache(tmp_path, monkeypatch):
 def test_classifier_corpus_files_and_provenance(cache):
     spec = _fake_spec("fake-cls", "classifier")
     built = _fake_build("debian")
-    built["rows"] = [(f"k{i}", ("ab"[i % 2], f"text number {i}")) for i in range(100)]
+    built["rows"] = [
+        (f"k{i}", ("ab"[i % 2], f"text number {i}")) for i in range(100)
+    ]
     corpora.write_corpus(spec, built, str(cache / "fake-cls"))
     monkeypatch_specs = dict(corpora.CORPORA, **{"fake-cls": spec})
     corpora.CORPORA.update(monkeypatch_specs)
@@ -418,18 +515,28 @@ def test_classifier_corpus_files_and_provenance(cache):
 def test_rebuild_gives_identical_files(cache):
     spec = _fake_spec("fake-mt", "translation")
     built = _fake_build("pypi")
-    built["rows"] = [(f"msg {i}", (f"msg {i}", f"messaggio {i}")) for i in range(50)]
+    built["rows"] = [
+        (f"msg {i}", (f"msg {i}", f"messaggio {i}")) for i in range(50)
+    ]
     texts = []
     for _ in range(2):
         corpora.write_corpus(spec, built, str(cache / "fake-mt"))
-        texts.append([(cache / "fake-mt" / f"{s}.tsv").read_bytes() for s in splits.SPLITS])
+        texts.append(
+            [
+                (cache / "fake-mt" / f"{s}.tsv").read_bytes()
+                for s in splits.SPLITS
+            ]
+        )
     assert texts[0] == texts[1]
 
 
 def test_lm_corpus_of_files(cache):
     spec = _fake_spec("fake-lm", "gpt", files=True)
     built = _fake_build("pypi")
-    built["rows"] = [(f"pkg/mod{i}.py", f"import os\n\n\ndef f{i}():\n    return {i}\n") for i in range(30)]
+    built["rows"] = [
+        (f"pkg/mod{i}.py", f"import os\n\n\ndef f{i}():\n    return {i}\n")
+        for i in range(30)
+    ]
     provenance = corpora.write_corpus(spec, built, str(cache / "fake-lm"))
     train_text = (cache / "fake-lm" / "train.txt").read_text()
     from benchmarks.transfer import split_documents
@@ -444,7 +551,9 @@ def test_lm_corpus_of_files(cache):
 
 def test_file_keys_cannot_leave_the_folder(tmp_path):
     with pytest.raises(ValueError, match="Received: key=../x.py"):
-        splits.write_split(str(tmp_path), "train", "gpt", [("../x.py", "text")], files=True)
+        splits.write_split(
+            str(tmp_path), "train", "gpt", [("../x.py", "text")], files=True
+        )
 
 
 def test_unknown_corpus_is_refused():
@@ -464,7 +573,10 @@ def test_corpora_markdown_table():
         "name": "x", "application": "classifier", "description": "d",
         "sources": [{"kind": "debian", "package": "p", "version": "1"}],
         "licence": "GPL-2+", "extraction": "e", "split_rule": "r",
-        "splits": {s: {"rows": 10, "bytes": 100, "classes": {"a": 7, "b": 3}} for s in splits.SPLITS},
+        "splits": {
+            s: {"rows": 10, "bytes": 100, "classes": {"a": 7, "b": 3}}
+            for s in splits.SPLITS
+        },
         "build_date": "2026-01-01", "git_commit": "abc",
     }  # fmt: skip
     text = corpora_cli.render_markdown([provenance])
@@ -474,6 +586,14 @@ def test_corpora_markdown_table():
 
 
 def test_roff_escapes():
-    assert parsers.roff_unescape(r"\fB\-\-help\fP shows \(lqhelp\(rq") == "--help shows \u201chelp\u201d"
-    assert parsers.roff_unescape(r"a \en newline, \*(lqq\*(rq, \s-1small\s+1 \[em] x") == "a \\n newline, \u201cq\u201d, small \u2014 x"
+    assert (
+        parsers.roff_unescape(r"\fB\-\-help\fP shows \(lqhelp\(rq")
+        == "--help shows \u201chelp\u201d"
+    )
+    assert (
+        parsers.roff_unescape(
+            r"a \en newline, \*(lqq\*(rq, \s-1small\s+1 \[em] x"
+        )
+        == "a \\n newline, \u201cq\u201d, small \u2014 x"
+    )
     assert parsers.roff_unescape(r"text \" a comment") == "text "
