@@ -124,9 +124,26 @@ def split_documents(text):
 # The three systems.
 
 
-def run_ours(corpus, budget, seed, work):
+def variant_flags(system):
+    """`ours+preset=small+batch-size=64` -> `["--preset", "small", ...]`.
+
+    A variant of `ours` trains with some flags set; plain `ours` is the
+    defaults. Variants are how the defaults are chosen (on `--split valid`).
+    """
+    flags = []
+    for part in system.split("+")[1:]:
+        name, _, value = part.partition("=")
+        if not name or not value:
+            raise SystemExit(
+                f"A variant is ours+FLAG=VALUE[+...]. Received: {system!r}"
+            )
+        flags += [f"--{name}", value]
+    return flags
+
+
+def run_ours(corpus, budget, seed, work, system="ours"):
     """Trains with the installed command line; returns the model dir."""
-    output = os.path.join(work, "ours")
+    output = os.path.join(work, system)
     command = [
         sys.executable, "-m", "keras_transformer", "train",
         corpus["application"],
@@ -135,6 +152,7 @@ def run_ours(corpus, budget, seed, work):
         "--max-minutes", str(budget),
         "--seed", str(seed),
         "--output", output,
+        *variant_flags(system),
     ]  # fmt: skip
     start = time.monotonic()
     subprocess.run(command, check=True, cwd=work)
@@ -180,6 +198,8 @@ def score_ours(model_dir, corpus, evaluation):
     result = {
         "steps": metadata.get("steps"),
         "train_seconds": metadata.get("train_seconds"),
+        "preset": metadata["settings"].get("preset"),
+        "parameters": metadata.get("metrics", {}).get("parameters"),
     }
     if app == "translation":
         translator = keras_transformer.load(model_dir)
@@ -263,8 +283,10 @@ def _worker(args):
     command = None
     if args.systems == "baseline":
         result = run_baseline(corpus, split, args.eval_rows)
-    elif args.systems == "ours":
-        model_dir, command, seconds = run_ours(corpus, budget, seed, work)
+    elif args.systems.split("+")[0] == "ours":
+        model_dir, command, seconds = run_ours(
+            corpus, budget, seed, work, args.systems
+        )
         result = score_ours(model_dir, corpus, evaluation)
         result["wall_seconds"] = seconds
     else:
@@ -406,7 +428,8 @@ def table_rows(cells):
             "application": app, "corpus": name, "split": split, "seed": seed,
             "budget_minutes": budget, "metric": metric,
         }  # fmt: skip
-        for system in ("ours", "keras_hub"):
+        variants = sorted(s for s in systems if s.startswith("ours+"))
+        for system in ("ours", "keras_hub", *variants):
             if system in systems:
                 result = systems[system]["result"]
                 row[system] = {m: result.get(m) for m in METRICS[app]}
@@ -414,6 +437,9 @@ def table_rows(cells):
                 row[system]["git_commit"] = systems[system]["git_commit"]
                 if "architecture" in result:
                     row[system]["architecture"] = result["architecture"]
+                preset = result.get("preset")
+                if preset:
+                    row[system]["preset"] = preset
         base = baseline.get((name, split, seed))
         if base is not None:
             row["baseline"] = {
@@ -460,6 +486,25 @@ def markdown(rows, corpora=None):
             f"| {m} | {ours_text} | {_f(hub)} | {_f(base)} "
             f"| {'yes' if both else ('no' if ours is not None else '')} |"
         )
+    variants = [
+        (r, name) for r in rows for name in r if name.startswith("ours+")
+    ]
+    if variants:
+        lines += [
+            "",
+            "Variants of `ours` (flags set on the command line), for choosing "
+            "the defaults:",
+            "",
+            "| app | corpus | split | min | system | metric | value | steps |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for r, name in variants:
+            m = r["metric"]
+            lines.append(
+                f"| {r['application']} | {r['corpus']} | {r['split']} "
+                f"| {r['budget_minutes']:g} | {name} | {m} "
+                f"| {_f(r[name].get(m))} | {r[name].get('steps')} |"
+            )
     return "\n".join(lines) + "\n"
 
 

@@ -1,0 +1,65 @@
+"""The transfer suite's bookkeeping: variants, the table, the test-read rule."""
+
+import json
+
+import pytest
+
+from benchmarks import transfer
+
+
+def _cell(corpus, system, budget, value, app="translation", split="valid"):
+    metric = transfer.METRICS[app][0]
+    return {
+        "corpus": corpus, "application": app, "system": system,
+        "budget_minutes": None if system == "baseline" else budget,
+        "split": split, "seed": 0, "git_commit": "abc",
+        "result": {metric: value, "steps": 10, "method": "m"},
+    }  # fmt: skip
+
+
+def test_variant_flags():
+    assert transfer.variant_flags("ours") == []
+    assert transfer.variant_flags("ours+preset=small+batch-size=64") == [
+        "--preset", "small", "--batch-size", "64",
+    ]  # fmt: skip
+    with pytest.raises(SystemExit, match="ours\\+FLAG=VALUE"):
+        transfer.variant_flags("ours+preset")
+
+
+def test_table_compares_in_the_metrics_direction():
+    cells = [
+        _cell("a", "ours", 5, 10.0),
+        _cell("a", "keras_hub", 5, 12.0),
+        _cell("a", "baseline", None, 3.0),
+        _cell("a", "ours+preset=small", 5, 11.0),
+        _cell("g", "ours", 5, 1.5, app="gpt"),  # bits per byte: lower wins
+        _cell("g", "keras_hub", 5, 1.7, app="gpt"),
+        _cell("g", "baseline", None, 1.4, app="gpt"),
+    ]
+    rows = {r["corpus"]: r for r in transfer.table_rows(cells)}
+    assert rows["a"]["beats_keras_hub"] is False
+    assert rows["a"]["beats_baseline"] is True
+    assert rows["a"]["ours+preset=small"]["bleu"] == 11.0
+    assert rows["g"]["beats_keras_hub"] is True
+    assert rows["g"]["beats_baseline"] is False
+    text = transfer.markdown(list(rows.values()))
+    assert "| ours+preset=small | bleu | 11.000 | 10 |" in text
+    assert text.count("| no |") == 2
+
+
+def test_a_test_split_is_read_once(tmp_path, monkeypatch):
+    monkeypatch.setattr(transfer, "TEST_READS", str(tmp_path / "reads.json"))
+
+    class Args:
+        allow_test_reread = False
+
+    transfer._check_test_read("a", Args)
+    assert "a" in json.loads((tmp_path / "reads.json").read_text())
+    with pytest.raises(SystemExit, match="read once"):
+        transfer._check_test_read("a", Args)
+    transfer._check_test_read("b", Args)
+
+
+def test_documents_split_at_blank_lines():
+    text = "one\nline two\n\n  \nthree\r\n\r\nfour\n"
+    assert transfer.split_documents(text) == ["one\nline two", "three", "four"]
