@@ -1,4 +1,7 @@
-"""Losses for token-level prediction with padding.
+"""Losses for token-level prediction with padding, and class balancing.
+
+`BalancedSparseCategoricalCrossentropy` is the classifier's loss on
+imbalanced classes: per-class weights and/or logit adjustment.
 
 Why not Keras' own: `keras.losses.SparseCategoricalCrossentropy(
 ignore_class=0)` computes the same per-real-token mean (tested) but has no
@@ -138,3 +141,132 @@ class MaskedSparseCategoricalCrossentropy(keras.losses.Loss):
             }
         )
         return config
+
+
+@keras.saving.register_keras_serializable(package="keras_transformer")
+class BalancedSparseCategoricalCrossentropy(keras.losses.Loss):
+    """Sparse cross-entropy for imbalanced classes: class weights, logit
+    adjustment.
+
+    For logits `z` [B, C] and labels `y` [B], the per-example loss is
+
+        class_weights[y] * -log softmax(z + logit_adjustment)[y]
+
+    averaged over the batch (`sum / B`; times `sample_weight` when given).
+    With neither argument it is the plain sparse cross-entropy of logits.
+
+    - `class_weights` (a class-balanced loss): e.g. inverse class
+      frequencies normalised so that the mean weight per training example
+      is 1 (the loss keeps its scale).
+    - `logit_adjustment` (Menon et al., 2021): `tau * log prior` of the
+      training classes added to the logits in the loss only. The model's
+      raw logits then estimate the class-balanced posterior, so at
+      inference (no adjustment) rare classes are no longer drowned by the
+      prior. With a uniform prior it changes nothing (softmax ignores a
+      constant shift).
+
+    Args:
+        class_weights: list of C floats or None (default). Weight of each
+            class's examples.
+        logit_adjustment: list of C floats or None (default). Added to the
+            logits before the softmax.
+        name: str, default `"balanced_sparse_categorical_crossentropy"`.
+        **kwargs: other `keras.losses.Loss` arguments, such as `dtype`.
+
+    Call arguments:
+        y_true: int labels [B].
+        y_pred: logits [B, C].
+        sample_weight: optional weights [B].
+
+    Returns:
+        A float32 scalar.
+
+    Example:
+
+    >>> import numpy as np
+    >>> loss = keras_transformer.losses.BalancedSparseCategoricalCrossentropy(
+    ...     class_weights=[0.5, 2.0])
+    >>> round(float(loss(np.array([1]), np.zeros((1, 2)))), 4)  # 2 log 2
+    1.3863
+
+    References:
+        Cui et al., "Class-Balanced Loss Based on Effective Number of
+        Samples", CVPR 2019. Menon et al., "Long-tail learning via logit
+        adjustment", ICLR 2021.
+    """
+
+    def __init__(
+        self,
+        class_weights=None,
+        logit_adjustment=None,
+        name="balanced_sparse_categorical_crossentropy",
+        **kwargs,
+    ):
+        super().__init__(name=name, **kwargs)
+        self.class_weights = _float_list("class_weights", class_weights)
+        self.logit_adjustment = _float_list(
+            "logit_adjustment", logit_adjustment
+        )
+        if self.class_weights is not None and any(
+            w < 0 for w in self.class_weights
+        ):
+            raise ValueError(
+                "`class_weights` must not be negative. "
+                f"Received: class_weights={self.class_weights}"
+            )
+        if (
+            self.class_weights is not None
+            and self.logit_adjustment is not None
+            and len(self.class_weights) != len(self.logit_adjustment)
+        ):
+            raise ValueError(
+                "`class_weights` and `logit_adjustment` must have one value "
+                f"per class each. Received: class_weights="
+                f"{self.class_weights}, logit_adjustment="
+                f"{self.logit_adjustment}"
+            )
+
+    def call(self, y_true, y_pred):
+        logits = ops.cast(y_pred, "float32")  # [B, C]
+        if self.logit_adjustment is not None:
+            logits = logits + ops.convert_to_tensor(
+                self.logit_adjustment, "float32"
+            )
+        labels = ops.reshape(ops.cast(y_true, "int32"), [-1])  # [B]
+        log_probs = ops.log_softmax(logits, axis=-1)
+        # [B, C] gathered at the labels -> [B]
+        nll = -ops.squeeze(
+            ops.take_along_axis(log_probs, ops.expand_dims(labels, -1), -1),
+            -1,
+        )
+        if self.class_weights is not None:
+            weights = ops.convert_to_tensor(self.class_weights, "float32")
+            nll = nll * ops.take(weights, labels)  # [B]
+        return nll
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            class_weights=self.class_weights,
+            logit_adjustment=self.logit_adjustment,
+        )
+        return config
+
+
+def _float_list(name, values):
+    """`values` as a list of floats (None stays None), checked."""
+    if values is None:
+        return None
+    try:
+        values = [float(v) for v in values]
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"`{name}` must be a list of numbers, one per class. "
+            f"Received: {name}={values!r}"
+        ) from None
+    if len(values) < 2:
+        raise ValueError(
+            f"`{name}` must have one value per class (at least 2). "
+            f"Received: {name}={values}"
+        )
+    return values

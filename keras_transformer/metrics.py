@@ -1,4 +1,5 @@
-"""Token-level metrics that skip padding, and corpus BLEU / chrF.
+"""Token-level metrics that skip padding, classifier macro-F1, and corpus
+BLEU / chrF.
 
 `Perplexity` is `keras_hub.metrics.Perplexity` with this project's defaults
 (logits in, padding id 0 skipped). `MaskedAccuracy` is `keras.metrics.Mean`
@@ -128,6 +129,56 @@ class Perplexity(keras_hub.metrics.Perplexity):
         config = super().get_config()
         del config["mask_token_id"]
         return {**config, "ignore_index": self.ignore_index}
+
+
+@keras.saving.register_keras_serializable(package="keras_transformer")
+class SparseMacroF1(keras.metrics.F1Score):
+    """Macro-F1 of a classifier from integer labels and logits.
+
+    `keras.metrics.F1Score(average="macro", threshold=None)` (the argmax
+    class is the prediction) on sparse labels `[B]`, one-hot encoded here.
+    Counts accumulate over batches, so the result is the macro-F1 of the
+    whole validation set. A class neither present nor predicted scores 0.
+
+    Args:
+        num_classes: int, the number of classes C.
+        name: str, default `"macro_f1"`. Metric name.
+        dtype: str or None, default None. Metric dtype.
+
+    Call arguments:
+        y_true: int labels `[B]`.
+        y_pred: logits or probabilities `[B, C]`.
+        sample_weight: optional weights `[B]`.
+
+    Returns:
+        The unweighted mean of the per-class F1, a float scalar.
+
+    Example:
+
+    >>> import numpy as np
+    >>> metric = keras_transformer.metrics.SparseMacroF1(2)
+    >>> metric.update_state(np.array([0, 1, 1]),
+    ...                     np.array([[2.0, 0.0], [0.0, 1.0], [1.0, 0.0]]))
+    >>> round(float(metric.result()), 4)  # F1 2/3 and 2/3
+    0.6667
+    """
+
+    def __init__(self, num_classes, name="macro_f1", dtype=None):
+        super().__init__(average="macro", threshold=None, name=name, dtype=dtype)
+        self.num_classes = int(num_classes)
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        labels = ops.reshape(ops.cast(y_true, "int32"), [-1])  # [B]
+        one_hot = ops.one_hot(labels, self.num_classes)  # [B, C]
+        super().update_state(
+            one_hot, ops.cast(y_pred, "float32"), sample_weight
+        )
+
+    def get_config(self):
+        config = super().get_config()
+        for key in ("average", "threshold"):
+            config.pop(key, None)
+        return {**config, "num_classes": self.num_classes}
 
 
 def corpus_bleu(hypotheses, references, tokenize="13a"):

@@ -42,7 +42,7 @@ def label_ids(labels, class_names, source="The labels"):
 
 
 def classification_report(y_true, y_pred, class_names):
-    """Accuracy, macro-F1 and the confusion matrix of integer predictions.
+    """Accuracy, macro-F1, per-class figures and the confusion matrix.
 
     Args:
         y_true: int array [N] of true class ids.
@@ -52,8 +52,10 @@ def classification_report(y_true, y_pred, class_names):
     Returns:
         A dict: `accuracy`, `macro_f1` (the unweighted mean of the per-class
         F1, 0 for a class never predicted nor present), `per_class_f1`,
-        `confusion_matrix` (a C x C list of lists, rows true, columns
-        predicted), `class_names`, `examples`.
+        `per_class` (`{name: {"precision", "recall", "f1", "support"}}`),
+        `never_predicted` (the classes present in `y_true` that no
+        prediction names), `confusion_matrix` (a C x C list of lists, rows
+        true, columns predicted), `class_names`, `examples`.
 
     Example:
     >>> from keras_transformer.inference.classifier import (
@@ -76,11 +78,32 @@ def classification_report(y_true, y_pred, class_names):
         out=np.zeros(num_classes),
         where=denominator > 0,
     )
+    precision = np.divide(
+        true_positive, predicted, out=np.zeros(num_classes), where=predicted > 0
+    )
+    recall = np.divide(
+        true_positive, actual, out=np.zeros(num_classes), where=actual > 0
+    )
     examples = int(matrix.sum())
+    names = [str(n) for n in class_names]
     return {
         "accuracy": float(true_positive.sum() / max(examples, 1)),
         "macro_f1": float(f1.mean()),
-        "per_class_f1": {n: float(v) for n, v in zip(class_names, f1)},
+        "per_class_f1": {n: float(v) for n, v in zip(names, f1)},
+        "per_class": {
+            n: {
+                "precision": float(precision[i]),
+                "recall": float(recall[i]),
+                "f1": float(f1[i]),
+                "support": int(actual[i]),
+            }
+            for i, n in enumerate(names)
+        },
+        "never_predicted": [
+            n
+            for i, n in enumerate(names)
+            if actual[i] > 0 and predicted[i] == 0
+        ],
         "confusion_matrix": matrix.tolist(),
         "class_names": list(class_names),
         "examples": examples,
@@ -210,7 +233,7 @@ class TextClassifier(InferenceModel):
     __call__ = classify  # model(x) is model.classify(x)
 
     def evaluate(self, texts, labels, verbose=0):
-        """Accuracy, macro-F1 and the confusion matrix on labeled texts.
+        """Accuracy, macro-F1, per-class figures and the confusion matrix.
 
         Args:
             texts: list of str.
@@ -219,8 +242,9 @@ class TextClassifier(InferenceModel):
 
         Returns:
             The dict of `classification_report`: `accuracy`, `macro_f1`,
-            `per_class_f1`, `confusion_matrix` (rows: true class, columns:
-            predicted), `class_names` and `examples`.
+            `per_class_f1`, `per_class` (precision, recall, F1, support),
+            `never_predicted`, `confusion_matrix` (rows: true class,
+            columns: predicted), `class_names` and `examples`.
         """
         texts, _ = text_list(texts)
         labels = list(labels)
