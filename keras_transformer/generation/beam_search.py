@@ -148,9 +148,12 @@ def _beam_decode(
     stop,
     pad,
     return_scores,
+    process=None,
 ):
     """Beam search over the shared loop; `decode` calls it for a
     `BeamSampler` (after checking its arguments), with the same meanings.
+    `process(logits [B*K, V], history [B*K, L], index)` or None changes the
+    step logits before scoring (the repetition controls, per beam).
 
     Beams of row `b` live at rows `b * K .. b * K + K - 1` of the expanded
     batch. Only beam 0 starts alive (the others hold `_DEAD_BEAM_SCORE`) so
@@ -182,6 +185,9 @@ def _beam_decode(
     def body(index, beams, cache, scores, lengths, finished):
         prev = ops.reshape(ops.take(beams, index - 1, axis=2), (-1,))  # B*K
         logits, cache = call_step(prev, index - 1, cache)
+        if process is not None:
+            history = ops.reshape(beams, (-1, length))  # [B*K, L]
+            logits = process(logits, history, index)
         vocab_size = logits.shape[-1]
         log_probs = ops.log_softmax(ops.cast(logits, "float32"), axis=-1)
         log_probs = ops.reshape(log_probs, (-1, num_beams, vocab_size))

@@ -54,7 +54,7 @@ and inside `jax.jit`. `compile_decode` wraps it in the backend's compiler.
 import keras
 from keras import ops
 
-from keras_transformer.generation import _buffer, stateless_random
+from keras_transformer.generation import _buffer, repetition, stateless_random
 from keras_transformer.generation.beam_search import BeamSampler, _beam_decode
 from keras_transformer.generation.serialization import get as get_sampler
 
@@ -80,6 +80,8 @@ def decode(
     pad_token_id=0,
     seed=None,
     return_scores=False,
+    no_repeat_ngram_size=0,
+    repetition_penalty=1.0,
 ):
     """Fills a static-shape token buffer one position at a time.
 
@@ -89,6 +91,11 @@ def decode(
     the batch to `B * K` rows, repeating every cache leaf on axis 0, and
     reorders the cache by parent beam each step). See the module docstring
     for the `step_fn` contract.
+
+    Two repetition controls (`keras_transformer.generation.repetition`)
+    may change the step logits before the sampler sees them, using each
+    row's (or beam's) tokens so far, prompt included: a ban on repeated
+    n-grams and the CTRL repetition penalty.
 
     Args:
         step_fn: callable `(token_ids [B], index, cache) -> (logits [B, V],
@@ -118,9 +125,16 @@ def decode(
             in Python: inside a traced function pass a seed tensor instead.
         return_scores: bool, default False. If True, also return a float32
             score per row: the summed log-probability (log-softmax of the
-            step logits, before any temperature) of the generated tokens,
-            stop token included; for beam search the length-penalized beam
-            score.
+            step logits, after the repetition controls and before any
+            temperature) of the generated tokens, stop token included; for
+            beam search the length-penalized beam score.
+        no_repeat_ngram_size: int >= 0 or scalar int tensor, default 0
+            (off). A token that would complete an n-gram of this size
+            already in the row's buffer is never chosen (1 forbids every
+            token already there).
+        repetition_penalty: float > 0 or scalar float tensor, default 1.0
+            (off). Logits of tokens already in the row's buffer are divided
+            by it when positive, multiplied by it when negative (CTRL).
 
     Returns:
         int32 tensor `[B, L]`: prompts followed by the generated tokens (and
@@ -151,9 +165,24 @@ def decode(
     >>> keras.ops.convert_to_numpy(output).tolist()
     [[7, 8, 9, 0], [5, 8, 9, 0]]
 
+    A model that loops (`a b a b ...`) is kept off repeated bigrams:
+
+    >>> table = keras.ops.convert_to_tensor(
+    ...     [[0.0, 2.0, 1.0], [2.0, 0.0, 1.0], [2.0, 0.0, 1.0]])
+    >>> def loop_fn(token_ids, index, cache):
+    ...     # A fake model: 0 -> 1 -> 0 -> 1 ..., token 2 second best.
+    ...     return keras.ops.take(table, token_ids, axis=0), cache
+    >>> output = keras_transformer.generation.decode(
+    ...     loop_fn, keras.ops.zeros((1, 5), "int32"), None, None, "greedy",
+    ...     start_index=1, no_repeat_ngram_size=2)
+    >>> keras.ops.convert_to_numpy(output).tolist()
+    [[0, 1, 0, 2, 0]]
+
     References:
         - [Vaswani et al., 2017](https://arxiv.org/abs/1706.03762), section 6
           (beam search with a length penalty for translation).
+        - [Keskar et al., 2019](https://arxiv.org/abs/1909.05858), section
+          4.1 (repetition penalty).
     """
     sampler = get_sampler(sampler)
     token_ids, prompt_mask, start_index = _buffer.check_inputs(
@@ -161,6 +190,20 @@ def decode(
     )
     stop = _buffer.stop_ids(stop_token_ids)
     pad = ops.cast(pad_token_id, "int32")
+    repetition.check_controls(no_repeat_ngram_size, repetition_penalty)
+    if repetition.is_off(no_repeat_ngram_size, repetition_penalty):
+        process = None
+    else:
+
+        def process(logits, history, index):
+            return repetition.apply_repetition_controls(
+                logits,
+                history,
+                index,
+                no_repeat_ngram_size=no_repeat_ngram_size,
+                repetition_penalty=repetition_penalty,
+            )
+
     if cache is None:
         cache_is_none, cache = True, ()
     else:
@@ -181,6 +224,7 @@ def decode(
             stop,
             pad,
             return_scores,
+            process,
         )
     seed = stateless_random.make_seed(seed)
     batch_size, length = ops.shape(token_ids)
@@ -195,6 +239,8 @@ def decode(
         logits, cache = call_step(
             ops.take(token_ids, index - 1, axis=1), index - 1, cache
         )
+        if process is not None:
+            logits = process(logits, token_ids, index)
         sampled = sampler.choose(logits, stateless_random.fold_in(seed, index))
         in_prompt = ops.take(prompt_mask, index, axis=1)  # [B]
         prompt_token = ops.take(token_ids, index, axis=1)  # [B]
@@ -242,8 +288,11 @@ def compile_decode(
     On TensorFlow the loop runs in `tf.function(jit_compile=...,
     reduce_retracing=True)`, on JAX in `jax.jit`; on other backends it runs
     eagerly. Python numbers given to the returned function (`start_index`,
-    `seed`, sampler knobs) are converted to tensors first, so calls that
-    only change their values reuse the compiled program.
+    `seed`, sampler knobs, the repetition controls) are converted to
+    tensors first, so calls that only change their values reuse the
+    compiled program. The repetition controls are always part of the
+    program, behind a `keras.ops.cond` that skips them at their "off"
+    values.
 
     Args:
         step_fn: callable, the model step (see
@@ -264,10 +313,11 @@ def compile_decode(
 
     Returns:
         A function `decode_fn(token_ids, prompt_mask, cache, *, start_index,
-        seed=None, **knobs)` returning what `decode` returns. `knobs` are
-        the sampler's run-time arguments among `temperature`, `k`, `p` and
+        seed=None, no_repeat_ngram_size=0, repetition_penalty=1.0,
+        **knobs)` returning what `decode` returns. `knobs` are the
+        sampler's run-time arguments among `temperature`, `k`, `p` and
         `length_penalty` (a `k` given here makes top-k sort the whole
-        vocabulary).
+        vocabulary); the repetition controls are those of `decode`.
 
     Example:
     >>> import keras
@@ -283,6 +333,10 @@ def compile_decode(
     ...                    temperature=0.5)
     >>> keras.ops.convert_to_numpy(output).tolist()
     [[0, 1, 2, 3, 4, 0]]
+    >>> output = decode_fn(token_ids, None, None, start_index=1, seed=1,
+    ...                    no_repeat_ngram_size=1)  # no recompilation
+    >>> keras.ops.convert_to_numpy(output).tolist()  # nothing seen again
+    [[0, 1, 2, 3, 4, 0]]
     """
     sampler = get_sampler(sampler)
     config = sampler.get_config()
@@ -292,7 +346,16 @@ def compile_decode(
     backend = keras.backend.backend()
     variables = list(variables or []) if backend == "jax" else []
 
-    def run(token_ids, prompt_mask, cache, start_index, seed, knobs, values):
+    def run(
+        token_ids,
+        prompt_mask,
+        cache,
+        start_index,
+        seed,
+        knobs,
+        controls,
+        values,
+    ):
         current = sampler
         if knobs:
             current = type(sampler).from_config({**config, **knobs})
@@ -302,6 +365,8 @@ def compile_decode(
             pad_token_id=pad_token_id,
             seed=seed,
             return_scores=return_scores,
+            no_repeat_ngram_size=controls[0],
+            repetition_penalty=controls[1],
         )
         if not variables:
             return decode(
@@ -326,8 +391,21 @@ def compile_decode(
         compiled = run
 
     def decode_fn(
-        token_ids, prompt_mask, cache, *, start_index, seed=None, **knobs
+        token_ids,
+        prompt_mask,
+        cache,
+        *,
+        start_index,
+        seed=None,
+        no_repeat_ngram_size=0,
+        repetition_penalty=1.0,
+        **knobs,
     ):
+        repetition.check_controls(no_repeat_ngram_size, repetition_penalty)
+        controls = (
+            ops.convert_to_tensor(no_repeat_ngram_size, "int32"),
+            ops.convert_to_tensor(repetition_penalty, "float32"),
+        )
         unknown = sorted(set(knobs) - set(knob_names))
         if unknown:
             raise ValueError(
@@ -348,6 +426,7 @@ def compile_decode(
             ops.convert_to_tensor(start_index, "int32"),
             stateless_random.make_seed(seed),
             knobs,
+            controls,
             values,
         )
 
