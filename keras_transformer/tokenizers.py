@@ -17,7 +17,7 @@ translation and classification. `train_sentencepiece(...,
 preserve_whitespace=True)` (the GPT models) keeps every character instead,
 so `detokenize(tokenize(text)) == text` exactly for source code, poetry,
 CRLF text or leading spaces: no normalization, no dummy space before the
-text, line breaks (`"\n"`) and tabs as pieces of their own, and runs of
+text, line breaks (`"\\n"`) and tabs as pieces of their own, and runs of
 spaces as pieces. The choice is stored in the SentencePiece model itself,
 so a reloaded or exported tokenizer behaves the same
 (`SubwordTokenizer.preserve_whitespace` reads it back).
@@ -112,7 +112,7 @@ def _line_chunks(text):
     A chunk ends after the line that takes it to `_CHUNK_BYTES` UTF-8
     bytes, so long documents stay under the trainer's sentence limit. The
     trainer drops whitespace at the end of each sentence (a CRLF line end
-    would lose its `"\r"`), so lines are not given one by one.
+    would lose its `"\\r"`), so lines are not given one by one.
     """
     chunks, chunk, size = [], [], 0
     for line in text.splitlines(keepends=True):
@@ -167,7 +167,7 @@ def train_sentencepiece(
         preserve_whitespace: bool, default False. Keep every character, so
             that detokenizing the ids gives the text back exactly: no
             normalization, no whitespace clean-up, no dummy space before
-            the text, `"\n"` and `"\t"` as pieces of their own (ids right
+            the text, `"\\n"` and `"\\t"` as pieces of their own (ids right
             after the user-defined symbols), whitespace-only pieces
             allowed. Texts are cut into lines (line ends kept) for the
             trainer. For language models of code and prose; pair it with
@@ -291,7 +291,9 @@ def train_sentencepiece(
             minloglevel=2,
         )
     except RuntimeError as error:
-        match = re.search(r"smaller than required_chars\. \d+ vs (\d+)", str(error))
+        match = re.search(
+            r"smaller than required_chars\. \d+ vs (\d+)", str(error)
+        )
         if match:
             raise _error(
                 f"`vocabulary_size` is too small for this corpus: it needs at "

@@ -1,6 +1,11 @@
-"""Language-model data: tokenized text packed into fixed windows.
+"""Language-model data: documents of text packed into fixed windows.
 
-Each text (a verse, a line) becomes `<s> ids </s>`; the sequences are
+`read_documents` reads plain-text files as documents: paragraphs split at
+blank lines, or one document per file (source code). Line breaks and
+indentation inside a document are kept; a document is one text, however
+many lines it holds.
+
+Each text (a document, a verse) becomes `<s> ids </s>`; the sequences are
 concatenated into one token stream, which is cut into windows of
 `sequence_length + 1` tokens that overlap by one token. A window gives the
 inputs (its first `sequence_length` tokens) and the labels (the same tokens
@@ -9,8 +14,15 @@ exactly once per epoch. The last, shorter window is padded with id 0 (the
 padding id, ignored by the masked loss and metrics).
 """
 
+import logging
+import os
+
 import numpy as np
 import tensorflow as tf
+
+from keras_transformer.data.loaders import DataFormatError
+
+logger = logging.getLogger(__name__)
 
 
 def _check_positive_int(name, value):
@@ -20,8 +32,158 @@ def _check_positive_int(name, value):
         )
 
 
+def list_text_files(paths):
+    """The files that paths name: files as given, directories expanded.
+
+    A directory stands for every regular file under it, at any depth, in
+    sorted order of their paths; hidden files and folders (names starting
+    with ".", such as `.git`) are left out.
+
+    Args:
+        paths: a path or a list of paths (files or directories), in order.
+
+    Returns:
+        A list of str paths.
+
+    Raises:
+        FileNotFoundError: a path does not exist.
+        ValueError: no paths, or a directory holds no file.
+
+    Example:
+    >>> from keras_transformer.data.lm import list_text_files
+    >>> list_text_files(["notes.txt", "src"])  # doctest: +SKIP
+    ['notes.txt', 'src/a.py', 'src/pkg/b.py']
+    """
+    if isinstance(paths, (str, bytes, os.PathLike)):
+        paths = [paths]
+    paths = [os.fsdecode(path) for path in paths]
+    if not paths:
+        raise ValueError(
+            "`paths` must name at least one file. Received: paths=[]"
+        )
+    files = []
+    for path in paths:
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"No such data file: {path!r}")
+        if not os.path.isdir(path):
+            files.append(path)
+            continue
+        found = []
+        for root, folders, names in os.walk(path):
+            folders[:] = [f for f in folders if not f.startswith(".")]
+            for name in names:
+                full = os.path.join(root, name)
+                if not name.startswith(".") and os.path.isfile(full):
+                    found.append(full)
+        if not found:
+            raise ValueError(
+                "The directory holds no (non-hidden) file to read. "
+                f"Received: path={path!r}"
+            )
+        files.extend(sorted(found))
+    return files
+
+
+def _strip_line_end(text):
+    if text.endswith("\r\n"):
+        return text[:-2]
+    return text[:-1] if text.endswith("\n") else text
+
+
+def read_documents(
+    paths, document_per_file=False, skip_bad_lines=False, max_lines=None
+):
+    """Reads UTF-8 plain-text files as documents, whitespace kept.
+
+    By default documents are separated by blank lines (one or more lines
+    holding only whitespace) and by the end of a file; the lines of a
+    document keep their line ends (`"\\n"` or `"\\r\\n"`) and indentation,
+    the last line's end is dropped. With `document_per_file`, each file is
+    one document, exactly as written (blank lines and the final line end
+    included). Files are read once.
+
+    Args:
+        paths: a path or a list of paths, read in order; a directory
+            stands for the files under it (see `list_text_files`).
+        document_per_file: bool, default False. One document per file
+            (source code) instead of one per paragraph.
+        skip_bad_lines: bool, default False. Leave out lines that are not
+            valid UTF-8 (counted and logged) instead of raising.
+        max_lines: int or None (default). Read only the first N lines
+            (blank and bad ones count), across the files in order.
+
+    Returns:
+        `(documents, num_skipped)`: a list of str (none of them blank) and
+        the number of lines left out as invalid UTF-8.
+
+    Raises:
+        FileNotFoundError: a path does not exist.
+        DataFormatError: a line is not valid UTF-8 (the message names the
+            file and the 1-based line number), unless `skip_bad_lines`.
+
+    Example:
+    >>> from keras_transformer.data.lm import read_documents
+    >>> documents, skipped = read_documents(  # doctest: +SKIP
+    ...     "src", document_per_file=True)
+    """
+    if max_lines is not None:
+        _check_positive_int("max_lines", max_lines)
+    documents, skipped, read = [], 0, 0
+    for path in list_text_files(paths):
+        if max_lines is not None and read >= max_lines:
+            break
+        paragraph = []  # The lines of the document being read.
+        with open(path, "rb") as f:
+            for number, raw in enumerate(f, start=1):
+                if max_lines is not None and read >= max_lines:
+                    break
+                read += 1
+                if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                    raw = raw[3:]  # UTF-8 byte-order mark.
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as error:
+                    if not skip_bad_lines:
+                        raise DataFormatError(
+                            f"{path}, line {number}: invalid UTF-8 at byte "
+                            f"{error.start}; pass skip_bad_lines=True to "
+                            "skip such lines."
+                        ) from None
+                    skipped += 1
+                    continue
+                if document_per_file or line.strip():
+                    paragraph.append(line)
+                elif paragraph:
+                    documents.append(_strip_line_end("".join(paragraph)))
+                    paragraph = []
+        text = "".join(paragraph)
+        if text.strip():
+            documents.append(
+                text if document_per_file else _strip_line_end(text)
+            )
+    if skipped:
+        logger.warning("Skipped %d line(s) that are not valid UTF-8.", skipped)
+    return documents, skipped
+
+
+def count_lines(documents):
+    """The number of non-blank lines in a list of documents.
+
+    Example:
+    >>> from keras_transformer.data.lm import count_lines
+    >>> count_lines(["a\\nb", "c\\n\\n  \\nd\\n"])
+    4
+    """
+    return sum(
+        1 for text in documents for line in text.split("\n") if line.strip()
+    )
+
+
 def tokenize_texts(texts, tokenizer, add_start=True, add_end=True):
     """Tokenizes texts into one list of ids per text.
+
+    A text is a whole document: its line breaks are tokens like any
+    other (with a whitespace-preserving tokenizer).
 
     Args:
         texts: list of str.
@@ -156,7 +318,7 @@ def text_lm_dataset(
     """Tokenizes, packs and batches texts for language modelling.
 
     Args:
-        texts: list of str (e.g. one verse per item).
+        texts: list of str (documents, or e.g. one verse per item).
         tokenizer: a `keras_transformer.tokenizers.SubwordTokenizer`.
         sequence_length: int L, the model input length.
         batch_size: int.

@@ -1,9 +1,17 @@
 """GPT runner: train and evaluate a decoder-only language model.
 
-- `train_gpt(output_dir, ...)` trains a `gpt_lm` on UTF-8 text files (one
-  passage per line) or the bundled English LM corpus (text derived from the
-  WEB, one verse per line, whole books held out for validation and test)
-  and writes a model directory (see `keras_transformer.model_dir`).
+- `train_gpt(output_dir, ...)` trains a `gpt_lm` on UTF-8 text files or
+  directories (documents: paragraphs separated by blank lines, or one per
+  file with `document_per_file=True`, line breaks and indentation kept) or
+  the bundled English LM corpus (text derived from the WEB, one verse per
+  document, whole books held out for validation and test) and writes a
+  model directory (see `keras_transformer.model_dir`).
+
+The tokenizer keeps every character (`train_sentencepiece(...,
+preserve_whitespace=True)`, with byte pieces for unseen characters when
+the vocabulary has room for them), so a model trained on Python source
+completes `"def f(x):\\n"` with an indented line, and the generator and the
+exported SavedModel return completions with their line breaks.
 - `evaluate_gpt(model_dir, ...)` returns the held-out perplexity.
 
 Generating text is `keras_transformer.load(model_dir)` (a
@@ -13,7 +21,6 @@ Generating text is `keras_transformer.load(model_dir)` (a
 
 import logging
 import math
-import os
 
 import keras
 
@@ -21,11 +28,7 @@ from keras_transformer import model_dir as model_dir_lib
 from keras_transformer.applications.gpt import gpt_lm
 from keras_transformer.applications.presets import get_preset
 from keras_transformer.data import lm as lm_data
-from keras_transformer.data.loaders import (
-    DataFormatError,
-    load_bundled_lm_text,
-    read_text_files,
-)
+from keras_transformer.data.loaders import load_bundled_lm_text
 from keras_transformer.inference import TextGenerator
 from keras_transformer.losses import MaskedSparseCategoricalCrossentropy
 from keras_transformer.metrics import Perplexity
@@ -37,83 +40,88 @@ logger = logging.getLogger(__name__)
 TASK = "gpt"
 SAMPLE_PROMPT = "In the beginning"
 SAMPLE_TOKENS = 32
+# The pieces of `vocabulary_size=None`, lowered to what the text gives.
+DEFAULT_VOCABULARY_SIZE = 8000
+# Smaller vocabularies have no room for the 256 byte pieces.
+BYTE_FALLBACK_MIN_VOCABULARY = 512
 
 
-def read_texts(paths, skip_bad_lines=False):
-    """Reads the non-blank lines of UTF-8 text files.
+def read_texts(
+    paths, skip_bad_lines=False, document_per_file=False, max_lines=None
+):
+    """Reads UTF-8 text files (or directories of them) as documents.
 
-    A line that is not valid UTF-8 raises `DataFormatError` naming the file
-    and the line, or with `skip_bad_lines` is left out and counted.
+    Documents are paragraphs separated by blank lines, or whole files with
+    `document_per_file`; their line breaks and indentation are kept (see
+    `keras_transformer.data.lm.read_documents`). A line that is not valid
+    UTF-8 raises `DataFormatError` naming the file and the line, or with
+    `skip_bad_lines` is left out and counted.
 
     Args:
-        paths: str or list of str, the files, read in order.
+        paths: str or list of str, files or directories, read in order.
         skip_bad_lines: bool, default False. Skip lines that are not valid
             UTF-8 (their count is logged) instead of raising.
+        document_per_file: bool, default False. Each file is one document.
+        max_lines: int or None (default). Read only the first N lines.
 
     Returns:
-        `(lines, num_skipped)`.
+        `(documents, num_skipped)`.
 
     Example:
     >>> from keras_transformer.tasks.gpt import read_texts
-    >>> lines, skipped = read_texts(["a.txt"])  # doctest: +SKIP
+    >>> documents, skipped = read_texts(["a.txt"])  # doctest: +SKIP
     """
-    if isinstance(paths, (str, os.PathLike)):
-        paths = [paths]
-    lines, skipped = [], 0
-    for path in paths:
-        try:
-            lines += read_text_files([path])
-        except DataFormatError as error:
-            if os.path.isdir(path):
-                raise
-            if not skip_bad_lines:
-                raise DataFormatError(
-                    f"{error} Pass skip_bad_lines=True to skip such lines."
-                ) from None
-            good, bad = _utf8_lines(path)
-            logger.warning(
-                "Skipped %d line(s) of %s that are not valid UTF-8.", bad, path
-            )
-            lines += good
-            skipped += bad
-    return lines, skipped
+    return lm_data.read_documents(
+        paths,
+        document_per_file=document_per_file,
+        skip_bad_lines=skip_bad_lines,
+        max_lines=max_lines,
+    )
 
 
-def _utf8_lines(path):
-    """`(non-blank lines that decode as UTF-8, number of others)`."""
-    lines, bad = [], 0
-    with open(path, "rb") as f:
-        for raw in f:
-            try:
-                text = raw.decode("utf-8-sig").rstrip("\r\n")
-            except UnicodeDecodeError:
-                bad += 1
-                continue
-            if text.strip():
-                lines.append(text)
-    return lines, bad
+def _hold_out(documents):
+    """`(train, valid)` documents: 5% of the documents, or with a single
+    document its last lines (5%, at least one)."""
+    if len(documents) >= 2:
+        return _common.hold_out(documents)
+    lines = documents[0].splitlines(keepends=True) if documents else []
+    filled = [i for i, line in enumerate(lines) if line.strip()]
+    if len(filled) < 2:
+        raise ValueError(
+            "The training files hold a single document of fewer than 2 "
+            "lines; give more text or `valid_files`. Received: "
+            f"{len(filled)} lines"
+        )
+    count = min(
+        _common.MAX_VALIDATION_EXAMPLES,
+        len(filled) - 1,
+        max(1, round(len(filled) * _common.VALIDATION_SHARE)),
+    )
+    cut = filled[-count]
+    return ["".join(lines[:cut])], ["".join(lines[cut:])]
 
 
 # ---------------------------------------------------------------------------
 # Training steps.
 
 
-def _load_texts(train_files, valid_files, max_train_lines, skip_bad_lines):
-    """Training and validation lines, and the `data` entry of the metadata."""
+def _load_texts(
+    train_files, valid_files, max_train_lines, skip_bad_lines,
+    document_per_file,
+):  # fmt: skip
+    """Training and validation documents, and the `data` entry of the
+    metadata."""
     if train_files:
-        train, skipped = read_texts(train_files, skip_bad_lines)
-        if max_train_lines is not None:
-            train = train[:max_train_lines]
+        train, skipped = read_texts(
+            train_files, skip_bad_lines, document_per_file, max_train_lines
+        )
         if valid_files:
-            valid, more = read_texts(valid_files, skip_bad_lines)
-            skipped += more
-        elif len(train) < 2:
-            raise ValueError(
-                "The training files hold fewer than 2 lines; give more text "
-                f"or `valid_files`. Received: {len(train)} lines"
+            valid, more = read_texts(
+                valid_files, skip_bad_lines, document_per_file
             )
+            skipped += more
         else:
-            train, valid = _common.hold_out(train)
+            train, valid = _hold_out(train)
     else:
         train = load_bundled_lm_text("train")[:max_train_lines]
         valid, skipped = load_bundled_lm_text("valid"), 0
@@ -122,8 +130,10 @@ def _load_texts(train_files, valid_files, max_train_lines, skip_bad_lines):
         "valid": _common.abspath(valid_files)
         or ("held-out:train" if train_files else "bundled:valid"),
         "test": None if train_files else "bundled:test",
-        "train_lines": len(train),
-        "valid_lines": len(valid),
+        "train_documents": len(train),
+        "valid_documents": len(valid),
+        "train_lines": lm_data.count_lines(train),
+        "valid_lines": lm_data.count_lines(valid),
         "skipped_lines": skipped,
     }
     return train, valid, data
@@ -201,10 +211,11 @@ def train_gpt(
     *,
     train_files=None,
     valid_files=None,
+    document_per_file=False,
     preset="small",
     epochs=10,
     max_minutes=None,
-    vocabulary_size=8000,
+    vocabulary_size=None,
     sequence_length=None,
     batch_size=16,
     warmup_steps=200,
@@ -228,15 +239,23 @@ def train_gpt(
     Args:
         output_dir: str, the model directory.
         train_files: str, list of str or None (default: the bundled
-            corpus). UTF-8 text files, one passage per line.
+            corpus). UTF-8 text files or directories (every non-hidden
+            file under them, in sorted order). A document is a paragraph
+            (lines up to a blank line), line breaks kept; long documents
+            span several training windows.
         valid_files: str, list of str or None (default). Validation text
-            files; without them 5% of the training lines (at most 1000)
-            are held out.
+            files or directories, read like `train_files`; without them 5%
+            of the training documents (at most 1000) are held out, or the
+            last 5% of the lines of a single document.
+        document_per_file: bool, default False. Each file is one document
+            (source code: blank lines inside a file do not split it).
         preset: str, default "small". A key of `GPT_PRESETS`.
         epochs: int, default 10. The most epochs.
         max_minutes: float or None (default). Wall-clock budget; training
             stops cleanly at a step and still saves.
-        vocabulary_size: int, default 8000. SentencePiece pieces.
+        vocabulary_size: int or None (default: 8000, lowered to what the
+            text can give). SentencePiece pieces; from 512 on they include
+            256 byte pieces, so unseen characters are spelled in bytes.
         sequence_length: int or None (default: the preset's
             `max_sequence_length`). The window length, which is also the
             model's number of positions.
@@ -245,8 +264,9 @@ def train_gpt(
         learning_rate_scale: float, default 0.5. Multiplier of the schedule.
         steps_per_epoch: int or None (default: one pass over the windows).
             Steps between validations and checkpoints.
-        max_train_examples: int or None (default). Use the first N training
-            lines only.
+        max_train_examples: int or None (default). Read only the first N
+            lines of the training files (blank and skipped lines count),
+            or use the first N verses of the bundled corpus.
         backup_every_steps: int or None (default). Also back up for
             resuming every N steps (always at the end of every epoch).
         skip_bad_lines: bool, default False. Skip lines that are not valid
@@ -314,10 +334,21 @@ def train_gpt(
 
     entries = {"settings": settings}  # The metadata entries, gathered.
     train, valid, entries["data"] = _load_texts(
-        train_files, valid_files, max_train_examples, skip_bad_lines
+        train_files,
+        valid_files,
+        max_train_examples,
+        skip_bad_lines,
+        document_per_file,
     )
     tokenizer = _common.tokenizer_or_resume(
-        output_dir, train, vocabulary_size, seed
+        output_dir,
+        train,
+        vocabulary_size,
+        seed,
+        default_size=DEFAULT_VOCABULARY_SIZE,
+        preserve_whitespace=True,
+        byte_fallback=vocabulary_size is None
+        or vocabulary_size >= BYTE_FALLBACK_MIN_VOCABULARY,
     )
     config = _model_config(preset, tokenizer.vocabulary_size, sequence_length)
     length = config["max_sequence_length"]
@@ -358,17 +389,24 @@ def train_gpt(
 
 
 def evaluate_gpt(
-    model_dir, test_files=None, batch_size=32, skip_bad_lines=False
+    model_dir,
+    test_files=None,
+    batch_size=32,
+    skip_bad_lines=False,
+    document_per_file=None,
 ):
     """Held-out perplexity of a trained model (token-weighted).
 
     Args:
         model_dir: str, a GPT model directory.
         test_files: str, list of str or None (default: the bundled test
-            books). UTF-8 text files, one passage per line.
+            books). UTF-8 text files or directories, read as documents
+            like the training files.
         batch_size: int, default 32. Windows per batch.
         skip_bad_lines: bool, default False. Skip lines that are not valid
             UTF-8 instead of raising `DataFormatError`.
+        document_per_file: bool or None (default: as the model was
+            trained). Each test file is one document.
 
     Returns:
         A dict `{"perplexity", "loss" (mean NLL per token), "tokens",
@@ -380,8 +418,11 @@ def evaluate_gpt(
     """
     _common.check_positive(integers=[("batch_size", batch_size)])
     metadata, model, tokenizer = model_dir_lib.open_model_dir(model_dir, TASK)
+    if document_per_file is None:
+        settings = metadata.get("settings") or {}
+        document_per_file = bool(settings.get("document_per_file", False))
     if test_files:
-        texts, _ = read_texts(test_files, skip_bad_lines)
+        texts, _ = read_texts(test_files, skip_bad_lines, document_per_file)
         description = _common.abspath(test_files)
     else:
         texts, description = load_bundled_lm_text("test"), "bundled:test"

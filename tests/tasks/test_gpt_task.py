@@ -309,8 +309,9 @@ def test_invalid_utf8_names_the_line_or_is_skipped(tmp_path):
     assert "skip_bad_lines=True" in str(error.value)
     from keras_transformer.tasks.gpt import read_texts
 
-    lines, skipped = read_texts(str(bad), skip_bad_lines=True)
-    assert lines == ["In the beginning", "the end"] and skipped == 1
+    documents, skipped = read_texts(str(bad), skip_bad_lines=True)
+    # One document (no blank line), read once; the bad line left out.
+    assert documents == ["In the beginning\nthe end"] and skipped == 1
 
 
 def test_training_resumes_from_the_last_epoch(text_files, tmp_path, caplog):
@@ -333,7 +334,11 @@ def test_training_resumes_from_the_last_epoch(text_files, tmp_path, caplog):
     first = train_gpt(output, epochs=1, **common)
     assert first["metrics"]["epochs_run"] == 1 and first["steps"] == 2
     assert first["data"]["skipped_lines"] == 1
-    assert first["data"]["train_lines"] + first["data"]["valid_lines"] == 120
+    # The first 120 lines are read (the bad one included); the file is one
+    # document (no blank lines), its last 5% of lines held out.
+    assert first["data"]["train_lines"] == 113
+    assert first["data"]["valid_lines"] == 6
+    assert first["data"]["train_documents"] == 1
     assert first["data"]["valid"] == "held-out:train"
     tokenizer = (tmp_path / "resumed" / "tokenizer.model").read_bytes()
     with caplog.at_level("INFO"):
