@@ -324,6 +324,9 @@ class GPTDecoder:
         sampler="greedy",
         stop_token_ids=None,
         seed=None,
+        *,
+        no_repeat_ngram_size=0,
+        repetition_penalty=1.0,
     ):
         """Generates continuations of a batch of prompts of any lengths.
 
@@ -341,6 +344,13 @@ class GPTDecoder:
                 ends after producing one (the stop token is kept).
             seed: None or int, default None. An int makes sampling
                 reproducible.
+            no_repeat_ngram_size: int, default 0 (off). No n-gram of this
+                size appears twice in a row's prompt plus continuation.
+            repetition_penalty: float > 0, default 1.0 (off). CTRL penalty
+                on tokens already in the prompt or continuation. Both are
+                run-time values (see
+                `keras_transformer.generation.repetition`): changing them
+                does not recompile.
 
         Returns:
             A list of B lists of int: the new tokens of each row, at most
@@ -371,6 +381,8 @@ class GPTDecoder:
             cache,
             start_index=min(lengths),
             seed=seed,
+            no_repeat_ngram_size=no_repeat_ngram_size,
+            repetition_penalty=repetition_penalty,
             **knobs,
         )
         output = ops.convert_to_numpy(output).tolist()

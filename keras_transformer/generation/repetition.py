@@ -174,7 +174,7 @@ def repeated_ngram_tokens(history, index, ngram_size, vocab_size):
     [[False, False, True, False]]
     """
     history = ops.cast(ops.convert_to_tensor(history), "int32")
-    length = history.shape[1]
+    length = ops.shape(history)[1]  # may be dynamic in a TF graph
     size = ops.cast(ngram_size, "int32")
     index = ops.cast(index, "int32")
     positions = ops.arange(length, dtype="int32")  # [L]
@@ -234,7 +234,7 @@ def penalize_repetitions(logits, history, index, repetition_penalty):
           Generation", section 4.1.
     """
     logits = ops.convert_to_tensor(logits)
-    seen = seen_tokens(history, index, logits.shape[-1])
+    seen = seen_tokens(history, index, ops.shape(logits)[-1])
     penalty = ops.cast(repetition_penalty, logits.dtype)
     penalized = ops.where(logits > 0, logits / penalty, logits * penalty)
     return ops.where(seen, penalized, logits)
@@ -265,7 +265,9 @@ def block_repeated_ngrams(logits, history, index, ngram_size):
     [[0.0, 0.0, -inf, 0.0]]
     """
     logits = ops.convert_to_tensor(logits)
-    banned = repeated_ngram_tokens(history, index, ngram_size, logits.shape[-1])
+    banned = repeated_ngram_tokens(
+        history, index, ngram_size, ops.shape(logits)[-1]
+    )
     everything = ops.all(banned, axis=-1, keepdims=True)  # [R, 1]
     banned = ops.logical_and(banned, ops.logical_not(everything))
     return ops.where(banned, _NEG_INF, logits)

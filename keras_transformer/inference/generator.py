@@ -4,7 +4,7 @@ import tensorflow as tf
 
 from keras_transformer import generation
 from keras_transformer.applications.gpt import GPTDecoder
-from keras_transformer.generation import stateless_random
+from keras_transformer.generation import repetition, stateless_random
 from keras_transformer.inference._base import (
     InferenceModel,
     check_batch_size,
@@ -112,7 +112,14 @@ class TextGenerator(InferenceModel):
         self._prefill = tf.function(self.decoder.prefill, reduce_retracing=True)
 
     def generate_ids(
-        self, prompts, max_new_tokens=64, sampler="greedy", seed=None
+        self,
+        prompts,
+        max_new_tokens=64,
+        sampler="greedy",
+        seed=None,
+        *,
+        no_repeat_ngram_size=0,
+        repetition_penalty=1.0,
     ):
         """Generates token ids for a list of prompts (one batch).
 
@@ -122,6 +129,9 @@ class TextGenerator(InferenceModel):
             sampler: a `keras_transformer.generation.Sampler` or a name,
                 default "greedy".
             seed: int or None (default), for reproducible sampling.
+            no_repeat_ngram_size: int, default 0 (off). As in `generate`.
+            repetition_penalty: float > 0, default 1.0 (off). As in
+                `generate`.
 
         Returns:
             `(prompt_ids, new_ids)`: lists of lists of int; the prompt ids
@@ -136,6 +146,8 @@ class TextGenerator(InferenceModel):
             sampler=sampler,
             stop_token_ids=[self.tokenizer.end_id],
             seed=seed,
+            no_repeat_ngram_size=no_repeat_ngram_size,
+            repetition_penalty=repetition_penalty,
         )
         room = self.max_sequence_length - max_new_tokens
         return [row[-room:] for row in prompt_ids], new_ids
@@ -148,6 +160,9 @@ class TextGenerator(InferenceModel):
         seed=None,
         return_full_text=False,
         verbose=0,
+        *,
+        no_repeat_ngram_size=0,
+        repetition_penalty=1.0,
     ):
         """Completes a prompt or a batch of prompts (compiled, batched).
 
@@ -164,6 +179,14 @@ class TextGenerator(InferenceModel):
                 SavedModel returns it).
             verbose: int, default 0. 1 shows a progress bar (2 one line)
                 when `batch_size` splits the prompts into several batches.
+            no_repeat_ngram_size: int, default 0 (off). Against loops: no
+                n-gram of this size appears twice in a prompt plus its
+                completion (e.g. 3).
+            repetition_penalty: float > 0, default 1.0 (off). Against
+                loops: logits of tokens already in the prompt or the
+                completion are divided by it when positive, multiplied when
+                negative (CTRL; e.g. 1.2). Both controls are run-time
+                values: changing them does not recompile.
 
         Returns:
             A str for a str; otherwise a list of str, one per prompt.
@@ -173,12 +196,18 @@ class TextGenerator(InferenceModel):
         [', Let there be light']
         """
         check_verbose(verbose)
+        repetition.check_controls(no_repeat_ngram_size, repetition_penalty)
         prompts, single = text_list(prompts, "prompts")
         results = []
         size = self.batch_size or max(len(prompts), 1)
         for begin, end in self._batches(len(prompts), size, verbose):
             prompt_ids, new_ids = self.generate_ids(
-                prompts[begin:end], max_new_tokens, sampler, seed
+                prompts[begin:end],
+                max_new_tokens,
+                sampler,
+                seed,
+                no_repeat_ngram_size=no_repeat_ngram_size,
+                repetition_penalty=repetition_penalty,
             )
             rows = new_ids
             if return_full_text:
@@ -209,8 +238,15 @@ class TextGenerator(InferenceModel):
         if key not in self._stream_steps:
             step_fn = self.decoder.step_fn
 
-            def step(token, index, cache, seed):
+            def step(token, index, cache, seed, history, controls):
                 logits, cache = step_fn(token, index, cache)
+                logits = repetition.apply_repetition_controls(
+                    logits,
+                    history,
+                    index + 1,
+                    no_repeat_ngram_size=controls[0],
+                    repetition_penalty=controls[1],
+                )
                 chosen = sampler.choose(
                     logits, stateless_random.fold_in(seed, index + 1)
                 )
@@ -219,7 +255,16 @@ class TextGenerator(InferenceModel):
             self._stream_steps[key] = tf.function(step)
         return self._stream_steps[key]
 
-    def stream(self, prompt, max_new_tokens=64, sampler="greedy", seed=None):
+    def stream(
+        self,
+        prompt,
+        max_new_tokens=64,
+        sampler="greedy",
+        seed=None,
+        *,
+        no_repeat_ngram_size=0,
+        repetition_penalty=1.0,
+    ):
         """Yields the text of one completion piece by piece.
 
         Runs the cached step token by token (one TensorFlow graph per
@@ -233,6 +278,9 @@ class TextGenerator(InferenceModel):
             sampler: a non-beam `keras_transformer.generation.Sampler` or
                 its name, default "greedy".
             seed: int or None (default).
+            no_repeat_ngram_size: int, default 0 (off). As in `generate`.
+            repetition_penalty: float > 0, default 1.0 (off). As in
+                `generate`.
 
         Yields:
             str pieces; joined they give the prompt's full continuation
@@ -247,6 +295,11 @@ class TextGenerator(InferenceModel):
                 "`prompt` must be a str. Received: prompt of type "
                 f"{type(prompt).__name__}"
             )
+        repetition.check_controls(no_repeat_ngram_size, repetition_penalty)
+        controls = (
+            tf.constant(no_repeat_ngram_size, tf.int32),
+            tf.constant(repetition_penalty, tf.float32),
+        )
         if isinstance(sampler, str):
             sampler = make_sampler(sampler)
         if isinstance(sampler, generation.BeamSampler):
@@ -270,11 +323,15 @@ class TextGenerator(InferenceModel):
         shown = self.detokenize([tokens])[0]
         end = self.tokenizer.end_id
         for index in range(lengths[0] - 1, lengths[0] - 1 + max_new_tokens):
+            # The tokens so far, in a fixed-shape buffer [1, L].
+            history = tf.constant([tokens + [0] * (length - len(tokens))])
             token, cache = step(
                 tf.constant([tokens[-1]], tf.int32),
                 tf.constant(index, tf.int32),
                 cache,
                 seed,
+                history,
+                controls,
             )
             token = int(token.numpy()[0])
             if token == end:

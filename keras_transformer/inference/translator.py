@@ -5,7 +5,11 @@ import tensorflow as tf
 
 from keras_transformer.applications.translation import Seq2SeqDecoder
 from keras_transformer.data.translation import pad_batch
-from keras_transformer.generation import BeamSampler, compile_decode
+from keras_transformer.generation import (
+    BeamSampler,
+    compile_decode,
+    repetition,
+)
 from keras_transformer.inference._base import (
     InferenceModel,
     check_batch_size,
@@ -52,6 +56,9 @@ class Translator(InferenceModel):
     'En el principio.'
     >>> translator(["In the beginning.", ""], num_beams=4)  # doctest: +SKIP
     ['En el principio.', '']
+    >>> translator("In the beginning.",
+    ...            no_repeat_ngram_size=3)  # doctest: +SKIP
+    'En el principio.'
     """
 
     task = "translation"
@@ -133,6 +140,8 @@ class Translator(InferenceModel):
         length_penalty=None,
         *,
         beam_size=None,
+        no_repeat_ngram_size=0,
+        repetition_penalty=1.0,
     ):
         """Decodes one padded batch of source ids.
 
@@ -144,11 +153,19 @@ class Translator(InferenceModel):
                 search; None means `DEFAULT_LENGTH_PENALTY` (0.6).
             beam_size: int or None (default). Deprecated alias of
                 `num_beams` (a `DeprecationWarning`).
+            no_repeat_ngram_size: int, default 0 (off). No n-gram of this
+                size appears twice in an output (target side only).
+            repetition_penalty: float > 0, default 1.0 (off). CTRL penalty
+                on the logits of target tokens already produced.
+
+        Both repetition controls are run-time values: changing them does
+        not recompile (see `keras_transformer.generation.repetition`).
 
         Returns:
             int32 numpy array [B, L]: start token, output, end, padding.
         """
         num_beams = resolve_num_beams(num_beams, beam_size)
+        repetition.check_controls(no_repeat_ngram_size, repetition_penalty)
         token_ids, cache = self._prepare(
             tf.convert_to_tensor(encoder_token_ids, tf.int32)
         )
@@ -160,7 +177,13 @@ class Translator(InferenceModel):
                 else float(length_penalty)
             )
         out = self._decode_fn(num_beams)(
-            token_ids, None, cache, start_index=1, **knobs
+            token_ids,
+            None,
+            cache,
+            start_index=1,
+            no_repeat_ngram_size=no_repeat_ngram_size,
+            repetition_penalty=repetition_penalty,
+            **knobs,
         )
         return keras.ops.convert_to_numpy(out)
 
@@ -172,6 +195,8 @@ class Translator(InferenceModel):
         verbose=0,
         *,
         beam_size=None,
+        no_repeat_ngram_size=0,
+        repetition_penalty=1.0,
     ):
         """Translates a string or a list of strings.
 
@@ -185,6 +210,13 @@ class Translator(InferenceModel):
                 when there is more than one batch.
             beam_size: int or None (default). Deprecated alias of
                 `num_beams` (a `DeprecationWarning`).
+            no_repeat_ngram_size: int, default 0 (off). Against loops: no
+                n-gram of this size appears twice in a translation (e.g. 3;
+                1 would forbid any repeated token).
+            repetition_penalty: float > 0, default 1.0 (off). Against
+                loops: the logits of tokens already in the translation are
+                divided by it when positive, multiplied when negative (CTRL;
+                e.g. 1.2).
 
         Returns:
             A str for a str; otherwise a list of str, in the order of
@@ -195,6 +227,7 @@ class Translator(InferenceModel):
         'Dios es amor.'
         """
         num_beams = resolve_num_beams(num_beams, beam_size)
+        repetition.check_controls(no_repeat_ngram_size, repetition_penalty)
         texts, single = text_list(texts)
         results = [""] * len(texts)
         source_ids = self.encode_texts(texts)
@@ -209,7 +242,11 @@ class Translator(InferenceModel):
                 # Dummy rows (just the end token) keep the batch shape fixed.
                 rows += [[self.tokenizer.end_id]] * (size - len(rows))
                 out = self.translate_ids(
-                    pad_batch(rows), num_beams, length_penalty
+                    pad_batch(rows),
+                    num_beams,
+                    length_penalty,
+                    no_repeat_ngram_size=no_repeat_ngram_size,
+                    repetition_penalty=repetition_penalty,
                 )[: len(chunk)]
                 strings = self.tokenizer.detokenize(tf.constant(out[:, 1:]))
                 for i, text in zip(chunk, strings.numpy()):

@@ -512,17 +512,19 @@ def test_changing_controls_does_not_retrace(sampler):
 
 
 @pytest.mark.skipif(BACKEND != "tensorflow", reason="TF input signatures")
-def test_dynamic_batch_in_tf_function():
+@pytest.mark.parametrize("jit_compile", [True, False])
+def test_dynamic_shapes_in_tf_function(jit_compile):
     import tensorflow as tf
 
     length = 8
     step = _table_step(_loop_table())
 
+    # Batch and length unknown (as `reduce_retracing=True` makes them).
     @tf.function(
-        jit_compile=True,
+        jit_compile=jit_compile,
         input_signature=[
-            tf.TensorSpec([None, length], tf.int32),
-            tf.TensorSpec([None, length], tf.bool),
+            tf.TensorSpec([None, None], tf.int32),
+            tf.TensorSpec([None, None], tf.bool),
             tf.TensorSpec([], tf.int32),
             tf.TensorSpec([], tf.float32),
         ],

@@ -104,3 +104,35 @@ def test_export_round_trip(generator, tmp_path):
     assert [t.decode("utf-8") for t in generated.numpy()] == (
         generator.generate(PROMPTS, 3)
     )
+
+
+def test_repetition_controls_without_recompiling(generator):
+    prompts = ["In the beginning", "God God God"]
+    end = generator.tokenizer.end_id
+    decoder = generator.decoder
+    prompt_ids, plain = generator.generate_ids(prompts, 12)
+    traced = decoder.trace_count
+    _, once = generator.generate_ids(prompts, 12, no_repeat_ngram_size=1)
+    for prompt, new in zip(prompt_ids, once, strict=True):
+        new = [t for t in new if t != end]
+        assert len(new) == len(set(new))
+        assert not set(new) & set(prompt)  # the prompt counts as history
+    _, pairs = generator.generate_ids(prompts, 12, no_repeat_ngram_size=2)
+    for prompt, new in zip(prompt_ids, pairs, strict=True):
+        # The prompt may repeat itself; no new token repeats a bigram.
+        row = prompt + new
+        grams = list(zip(row[:-1], row[1:]))
+        for k in range(len(prompt) - 1, len(grams)):
+            assert grams[k] not in grams[:k]
+    _, penalized = generator.generate_ids(prompts, 12, repetition_penalty=5.0)
+    _, off = generator.generate_ids(prompts, 12)
+    assert off == plain
+    assert decoder.trace_count == traced  # values change, program does not
+    # Streaming applies the same controls.
+    sampler = make_sampler("top_k", top_k=10)
+    kwargs = dict(seed=4, no_repeat_ngram_size=2, repetition_penalty=1.5)
+    batch = generator.generate(["And God"], 8, sampler, **kwargs)[0]
+    streamed = "".join(generator.stream("And God", 8, sampler, **kwargs))
+    assert batch.strip() == streamed.strip()
+    with pytest.raises(ValueError, match="Received: repetition_penalty=-1"):
+        generator.generate(prompts, 4, repetition_penalty=-1)

@@ -122,3 +122,52 @@ def test_export_round_trip(model_dirs, tmp_path):
     np.testing.assert_array_equal(served.numpy(), short.translate_ids(padded))
     with pytest.raises(ExportError, match="already exists"):
         short.export(str(output))
+
+
+def _generated(row, end_id):
+    """The tokens after the start token, up to the end token."""
+    row = [int(t) for t in row[1:]]
+    return row[: row.index(end_id)] if end_id in row else row
+
+
+def _repeated_ngrams(row, n):
+    grams = [tuple(row[i : i + n]) for i in range(len(row) - n + 1)]
+    return len(grams) - len(set(grams))
+
+
+@pytest.mark.parametrize("num_beams", [1, 2])
+def test_repetition_controls(translator, num_beams):
+    padded = pad_batch(translator.encode_texts(TEXTS))
+    end = translator.tokenizer.end_id
+    plain = translator.translate_ids(padded, num_beams)
+    banned = translator.translate_ids(padded, num_beams, no_repeat_ngram_size=2)
+    for row in banned:
+        assert _repeated_ngrams(_generated(row, end), 2) == 0
+    if any(_repeated_ngrams(_generated(r, end), 2) for r in plain):
+        assert (banned != plain).any()
+    once = translator.translate_ids(padded, num_beams, no_repeat_ngram_size=1)
+    for row in once:
+        row = _generated(row, end)
+        assert len(row) == len(set(row))
+    # Off is the default path; a penalty changes only what repeats.
+    off = translator.translate_ids(
+        padded, num_beams, no_repeat_ngram_size=0, repetition_penalty=1.0
+    )
+    np.testing.assert_array_equal(off, plain)
+    texts = translator.translate(
+        TEXTS, num_beams=num_beams, no_repeat_ngram_size=2
+    )
+    strings = translator.tokenizer.detokenize(tf.constant(banned[:, 1:]))
+    assert texts == [s.decode("utf-8") for s in strings.numpy()]
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(no_repeat_ngram_size=-2), "Received: no_repeat_ngram_size=-2"),
+        (dict(repetition_penalty=0), "Received: repetition_penalty=0"),
+    ],
+)
+def test_bad_repetition_controls(translator, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        translator.translate(TEXTS[:1], **kwargs)
