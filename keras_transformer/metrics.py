@@ -164,7 +164,9 @@ class SparseMacroF1(keras.metrics.F1Score):
     """
 
     def __init__(self, num_classes, name="macro_f1", dtype=None):
-        super().__init__(average="macro", threshold=None, name=name, dtype=dtype)
+        super().__init__(
+            average="macro", threshold=None, name=name, dtype=dtype
+        )
         self.num_classes = int(num_classes)
 
     def update_state(self, y_true, y_pred, sample_weight=None):

@@ -23,7 +23,8 @@ The choices below equal the library's (a test compares them).
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "tpu")
 PRECISIONS = ("none", "bfloat16", "float16")
 SAMPLERS = ("greedy", "random", "top_k", "top_p", "beam")
-ARCHITECTURES = ("bert", "ngram")
+ARCHITECTURES = ("auto", "bert", "ngram")
+CLASS_BALANCE_MODES = ("auto", "none", "weighted", "logit_adjust")
 POOLING_MODES = ("first", "mean")
 AVERAGE_MODES = ("weights", "probabilities")
 
@@ -239,8 +240,20 @@ FLAGS = {
         dest="architecture",
         default=None,
         choices=ARCHITECTURES,
-        help="the BERT encoder, or a fastText-style bag of hashed n-grams of "
-        "the same tokens (default: bert)",
+        help="the BERT encoder, a fastText-style bag of hashed n-grams of "
+        "the same tokens, or auto: the n-gram model, then the encoder in "
+        "the time left, keeping the better on validation macro-F1 or their "
+        "probability average (default: auto)",
+    ),
+    "--class-balance": dict(
+        dest="class_balance",
+        default=None,
+        choices=CLASS_BALANCE_MODES,
+        help="balance imbalanced classes in the training loss: inverse "
+        "frequency class weights, or logit adjustment (log class prior "
+        "added to the logits in training only); auto: logit_adjust when "
+        "the largest class has 3 times the examples of the smallest "
+        "(default: auto)",
     ),
     "--pooling": dict(
         dest="pooling",

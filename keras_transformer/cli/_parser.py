@@ -58,6 +58,7 @@ TRAIN_TASKS = {
             "--export",
             "--pretrained",
             "--architecture",
+            "--class-balance",
             "--pooling",
             "--sequence-length",
             "--learning-rate",

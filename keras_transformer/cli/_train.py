@@ -146,6 +146,7 @@ def train_summary(metadata, output, exported=None):
     ]
     if figures:
         lines.append("  " + ", ".join(figures))
+    lines += _per_class_lines(metrics)
     skipped = (metadata.get("data") or {}).get("skipped_lines")
     if skipped:
         lines.append(f"Skipped {skipped} malformed line(s).")
@@ -153,6 +154,56 @@ def train_summary(metadata, output, exported=None):
     if exported:
         lines.append(f"Exported {exported}")
     return "\n".join(lines)
+
+
+def _per_class_table(per_class):
+    """Lines of precision, recall, F1 and support per class."""
+    width = max(len(name) for name in per_class)
+    lines = [f"{'':>{width}}  precision  recall      F1  support"]
+    for name, f in per_class.items():
+        lines.append(
+            f"{name:>{width}}  {f['precision']:9.4f}  {f['recall']:6.4f}  "
+            f"{f['f1']:6.4f}  {f['support']:7d}"
+        )
+    return lines
+
+
+def _never_predicted_line(names, split):
+    return (
+        f"WARNING: the model never predicts {', '.join(names)} on the "
+        f"{split} split (try --class-balance or --architecture ngram)."
+    )
+
+
+def _per_class_lines(metrics):
+    """A classifier's per-class figures and never-predicted warnings."""
+    lines = []
+    for prefix, split in (("valid", "validation"), ("test", "test")):
+        per_class = metrics.get(f"{prefix}_per_class")
+        if not isinstance(per_class, dict) or not per_class:
+            continue
+        lines.append(
+            f"  {split}: macro-F1 {metrics[f'{prefix}_macro_f1']:.4f}, "
+            f"accuracy {metrics[f'{prefix}_accuracy']:.4f}"
+        )
+        lines += ["    " + line for line in _per_class_table(per_class)]
+        if metrics.get(f"{prefix}_never_predicted"):
+            lines.append(
+                _never_predicted_line(
+                    metrics[f"{prefix}_never_predicted"], split
+                )
+            )
+    if metrics.get("auto_chosen"):
+        scores = ", ".join(
+            f"{key[len('auto_valid_macro_f1_') :]} {value:.4f}"
+            for key, value in metrics.items()
+            if key.startswith("auto_valid_macro_f1_")
+        )
+        lines.append(
+            f"  architecture auto chose {metrics['auto_chosen']} "
+            f"(validation macro-F1: {scores})"
+        )
+    return lines
 
 
 def run_evaluate(args):
@@ -201,6 +252,11 @@ def _classifier_report(report):
     ]
     for name, row in zip(names, report["confusion_matrix"]):
         lines.append(f"{name:>{width}}" + "".join(f" {c:>6d}" for c in row))
+    if report.get("per_class"):
+        lines.append("per class")
+        lines += _per_class_table(report["per_class"])
+    if report.get("never_predicted"):
+        lines.append(_never_predicted_line(report["never_predicted"], "test"))
     if report.get("png"):
         lines.append(f"wrote {report['png']}")
     return "\n".join(lines)

@@ -15,7 +15,9 @@ from keras_transformer.tasks import _common
 
 logger = logging.getLogger(__name__)
 
-ARCHITECTURES = ("bert", "ngram")
+# "auto": the n-gram model, then the encoder; the better on validation
+# (or their probability average), see `tasks._classifier_auto`.
+ARCHITECTURES = ("auto", "bert", "ngram")
 # (peak learning rate, warmup steps) by architecture and starting point.
 SCRATCH_RATES = (1e-3, 200)
 FINETUNE_RATES = (5e-4, 100)
@@ -175,7 +177,7 @@ def check_classifier_arguments(
         )
     if architecture == "ngram" and (
         layer_decay is not None or encoder_dropout is not None
-    ):
+    ):  # ("auto" passes them to its encoder only.)
         raise ValueError(
             "`layer_decay` and `encoder_dropout` apply to the encoder; the "
             "n-gram model has none. Received: "
@@ -206,7 +208,9 @@ def default_rates(architecture, encoder, learning_rate, warmup_steps):
     return learning_rate, warmup_steps
 
 
-def build_classifier(vocabulary_size, num_classes, encoder_dir, settings):
+def build_classifier(
+    vocabulary_size, num_classes, encoder_dir, settings, loss=None
+):
     """The compiled classifier of a run and its `config`.
 
     Args:
@@ -216,6 +220,8 @@ def build_classifier(vocabulary_size, num_classes, encoder_dir, settings):
             backbone and weights the encoder starts from.
         settings: dict, `train_classifier`'s settings (architecture,
             preset, dropouts, pooling, rates, EMA, layer decay).
+        loss: a `keras.losses.Loss` or None (default: sparse
+            cross-entropy of logits).
 
     Returns:
         `(model, config)`: the compiled `keras.Model` and the keyword
@@ -235,7 +241,7 @@ def build_classifier(vocabulary_size, num_classes, encoder_dir, settings):
             dropout=settings["dropout"],
         )
         model = ngram_classifier(**config)
-        _compile_classifier(model, config["embedding_dim"], settings)
+        _compile_classifier(model, config["embedding_dim"], settings, loss)
         return model, config
     if encoder_dir is not None:
         encoder = model_dir_lib.read_metadata(encoder_dir)
@@ -263,15 +269,17 @@ def build_classifier(vocabulary_size, num_classes, encoder_dir, settings):
             model, model_dir_lib.load_model(encoder_dir)
         )
         logger.info("Loaded pretrained weights of %d layers", len(copied))
-    _compile_classifier(model, backbone["hidden_dim"], settings)
+    _compile_classifier(model, backbone["hidden_dim"], settings, loss)
     return model, config
 
 
-def _compile_classifier(model, hidden_dim, settings):
-    """Compiles with the architecture's optimizer, loss and accuracy."""
+def _compile_classifier(model, hidden_dim, settings, loss=None):
+    """Compiles with the architecture's optimizer, the loss, accuracy and
+    macro-F1."""
     import keras
 
     from keras_transformer.applications.bert import layer_rate_multipliers
+    from keras_transformer.metrics import SparseMacroF1
     from keras_transformer.optimizers import bert_adamw, transformer_adam
 
     ema = settings["ema_momentum"]
@@ -296,8 +304,12 @@ def _compile_classifier(model, hidden_dim, settings):
         )
     model.compile(
         optimizer=optimizer,
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+        loss=loss
+        or keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=[
+            keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
+            SparseMacroF1(model.output.shape[-1]),
+        ],
     )
 
 

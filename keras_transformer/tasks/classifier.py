@@ -2,15 +2,20 @@
 
 `train_classifier` fine-tunes the BERT encoder (from scratch, from a
 `bert-pretrain` directory, or from the encoder shipped with the package,
-`pretrained="bundled"`) or trains a bag of hashed n-grams of the same
-tokens (`architecture="ngram"`) on `label<TAB>text` data. Without a
+`pretrained="bundled"`), trains a bag of hashed n-grams of the same
+tokens (`architecture="ngram"`), or by default (`architecture="auto"`)
+both, keeping the better on validation or their probability average
+(`keras_transformer.tasks._classifier_auto`), on `label<TAB>text` data.
+Imbalanced classes are balanced in the loss (`class_balance`, see
+`keras_transformer.tasks._class_balance`). Without a
 training file it uses the bundled 6-genre verse task. It writes a
 classifier directory (task "classifier", see `keras_transformer.model_dir`)
 that `keras_transformer.load` opens as a `TextClassifier`; running it again
 on the same directory resumes from the last finished epoch.
 
-`evaluate_classifier` reports accuracy, macro-F1 and the confusion matrix
-(also drawn as a PNG and logged to TensorBoard).
+`evaluate_classifier` reports accuracy, macro-F1, per-class precision,
+recall, F1 and support, and the confusion matrix (also drawn as a PNG and
+logged to TensorBoard). Both warn about a class the model never predicts.
 
 Learning rate: see `keras_transformer.tasks.pretrain`. Fine-tuning from a
 pretrained encoder uses a lower peak rate and a shorter warmup.
@@ -23,14 +28,16 @@ import shutil
 
 from keras_transformer import model_dir as model_dir_lib
 from keras_transformer.applications.bert import POOLING_MODES
-from keras_transformer.tasks import _bert, _common, pretrain
+from keras_transformer.tasks import _bert, _class_balance, _common, pretrain
 from keras_transformer.tasks._bert import ARCHITECTURES
+from keras_transformer.tasks._class_balance import CLASS_BALANCE_MODES
 
 logger = logging.getLogger(__name__)
 
 TASK = "classifier"
 __all__ = [
     "ARCHITECTURES",
+    "CLASS_BALANCE_MODES",
     "POOLING_MODES",
     "evaluate_classifier",
     "train_classifier",
@@ -41,22 +48,26 @@ BUNDLED = "bundled:genre:"
 
 def train_classifier(
     output, *, train_file=None, valid_file=None, test_file=None,
-    pretrained=None, architecture="bert", preset=pretrain.DEFAULT_PRESET,
-    vocabulary_size=pretrain.DEFAULT_VOCABULARY_SIZE,
+    pretrained=None, architecture="auto", preset=pretrain.DEFAULT_PRESET,
+    vocabulary_size=None,
     sequence_length=pretrain.DEFAULT_SEQUENCE_LENGTH, batch_size=32,
     epochs=20, steps_per_epoch=None, max_minutes=None, learning_rate=None,
     warmup_steps=None, dropout=0.1, encoder_dropout=None, pooling="first",
     token_mask_rate=0.0, ema_momentum=None, layer_decay=None,
-    skip_bad_lines=False, max_train_examples=None, seed=0, force=False,
-    verbose="auto",
+    class_balance="auto", skip_bad_lines=False, max_train_examples=None,
+    seed=0, force=False, verbose="auto",
 ):  # fmt: skip
     """Trains a text classifier on `label<TAB>text` data.
 
     Without `train_file`, trains on the bundled 6-genre verse task (with its
     valid and test splits). Writes `output/model.keras` (best validation
-    accuracy), `tokenizer.model` and the metadata (`inference`: class
-    names, sequence length, architecture; test figures in `metrics` when a
-    test set is available).
+    macro-F1), `tokenizer.model` and the metadata (`inference`: class
+    names, sequence length, architecture; in `metrics` the kept model's
+    validation figures `valid_accuracy`, `valid_macro_f1`,
+    `valid_per_class` (precision, recall, F1, support) and
+    `valid_never_predicted`, and the same `test_*` figures when a test set
+    is available). A class the kept model never predicts on validation is
+    named in a logged warning.
 
     Args:
         output: str, the model directory; an unfinished one is resumed.
@@ -72,10 +83,20 @@ def train_classifier(
             tokenizer, backbone and encoder weights are used (`preset` and
             `vocabulary_size` are then ignored; the n-gram model uses only
             its tokenizer).
-        architecture: str, default "bert". One of `ARCHITECTURES`.
+        architecture: str, default "auto". One of `ARCHITECTURES`: the
+            BERT encoder, the n-gram model, or "auto": the n-gram model
+            first (a quarter of `max_minutes`), then the encoder in the
+            time left (skipped when under a minute is left), each in
+            `output/candidates/`; the one with the better validation
+            macro-F1, or their probability average if that is better
+            still, becomes `output`. `learning_rate`, `warmup_steps`,
+            `layer_decay` and `encoder_dropout` then apply to the encoder
+            only. The choice and every candidate's validation macro-F1 go
+            into the metadata (`inference["auto"]`, `metrics`).
         preset: str or dict, default "small". A `BERT_PRESETS` name or a
             dict of `bert_backbone` kwargs.
-        vocabulary_size: int, default 8000. Pieces of a new tokenizer.
+        vocabulary_size: int or None (default: 8000, lowered to what the
+            training texts can give). Pieces of a new tokenizer.
         sequence_length: int, default 128. Longest sequence, [CLS] and
             [SEP] included.
         batch_size: int, default 32. Examples per step.
@@ -100,6 +121,14 @@ def train_classifier(
             decay in (0, 1] when fine-tuning: encoder block i of L trains
             at `layer_decay ** (L - i)` of the rate, the embeddings at
             `layer_decay ** (L + 1)`.
+        class_balance: str, default "auto". One of `CLASS_BALANCE_MODES`:
+            "none" (plain cross-entropy), "weighted" (inverse class
+            frequency weights, mean 1 per example), "logit_adjust" (the
+            log class prior added to the logits in the training loss only,
+            Menon et al. 2021), or "auto": "logit_adjust" when the largest
+            training class has at least 3 times the examples of the
+            smallest, else "none". The mode used is `metrics
+            ["class_balance"]`.
         skip_bad_lines: bool, default False. Skip malformed TSV lines.
         max_train_examples: int or None (default). Use only the first N
             training examples.
@@ -124,6 +153,35 @@ def train_classifier(
     # metadata and compared when the run is resumed.
     settings = dict(locals())
     output = os.fspath(settings.pop("output"))
+    _bert.check_classifier_arguments(**settings)
+    _bert.check_encoder_arguments(
+        **dict(
+            settings,
+            vocabulary_size=vocabulary_size or pretrain.DEFAULT_VOCABULARY_SIZE,
+        )
+    )
+    _class_balance.check_class_balance(class_balance)
+    _pretrained_encoder(pretrained)  # A wrong directory fails here.
+    if architecture == "auto":
+        from keras_transformer.tasks import _classifier_auto
+
+        return _classifier_auto.train_auto(output, settings)
+    return train_one(output, settings)
+
+
+def train_one(output, settings, tokenizer_file=None):
+    """Trains one architecture ("bert" or "ngram"): `train_classifier`'s
+    work after the argument checks.
+
+    Args:
+        output: str, the model directory.
+        settings: dict, `train_classifier`'s checked arguments.
+        tokenizer_file: str or None (default). A SentencePiece model to use
+            instead of a new one (an "auto" run's candidates share it).
+
+    Returns:
+        The metadata written to `output`.
+    """
     import keras
 
     from keras_transformer.data.bert import (
@@ -131,44 +189,65 @@ def train_classifier(
         classification_dataset,
     )
 
-    # Check the arguments, resolve the defaults.
-    _bert.check_classifier_arguments(**settings)
-    _bert.check_encoder_arguments(**settings)
-    encoder_dir, encoder = _pretrained_encoder(pretrained)
+    # Resolve the defaults.
+    settings = dict(settings)
+    architecture, seed = settings["architecture"], settings["seed"]
+    sequence_length = settings["sequence_length"]
+    encoder_dir, encoder = _pretrained_encoder(settings["pretrained"])
     learning_rate, warmup_steps = _bert.default_rates(
-        architecture, encoder, learning_rate, warmup_steps
+        architecture,
+        encoder,
+        settings["learning_rate"],
+        settings["warmup_steps"],
     )
     settings.update(
-        train_file=_common.abspath(train_file),
-        valid_file=_common.abspath(valid_file),
-        test_file=_common.abspath(test_file),
-        pretrained=encoder and _setting_of(pretrained),
+        train_file=_common.abspath(settings["train_file"]),
+        valid_file=_common.abspath(settings["valid_file"]),
+        test_file=_common.abspath(settings["test_file"]),
+        pretrained=encoder and _setting_of(settings["pretrained"]),
         learning_rate=learning_rate,
         warmup_steps=warmup_steps,
     )
-    _common.start_run(output, TASK, settings, force)
+    _common.start_run(output, TASK, settings, settings["force"])
 
     # Data.
     splits, class_names, data = _labeled_splits(
-        train_file, valid_file, test_file, skip_bad_lines, max_train_examples
+        settings["train_file"],
+        settings["valid_file"],
+        settings["test_file"],
+        settings["skip_bad_lines"],
+        settings["max_train_examples"],
     )
     (texts, y), (valid_texts, valid_y) = splits["train"], splits["valid"]
+    counts = _class_balance.class_counts(y, len(class_names))
+    balance = _class_balance.resolve(settings["class_balance"], counts)
+    data["train_class_counts"] = dict(zip(class_names, counts))
 
     # Tokenizer and model.
     keras.utils.set_random_seed(seed)
     if encoder is not None:
-        shutil.copyfile(
-            os.path.join(encoder_dir, model_dir_lib.TOKENIZER_FILE),
-            os.path.join(output, model_dir_lib.TOKENIZER_FILE),
-        )
+        tokenizer_file = os.path.join(encoder_dir, model_dir_lib.TOKENIZER_FILE)
         sequence_length = min(
             sequence_length, encoder["config"]["max_sequence_length"]
         )
+    if tokenizer_file is not None:
+        shutil.copyfile(
+            tokenizer_file, os.path.join(output, model_dir_lib.TOKENIZER_FILE)
+        )
     tokenizer = _common.tokenizer_or_resume(
-        output, texts, vocabulary_size, seed, user_defined_symbols=USER_SYMBOLS
+        output,
+        texts,
+        settings["vocabulary_size"],
+        seed,
+        default_size=pretrain.DEFAULT_VOCABULARY_SIZE,
+        user_defined_symbols=USER_SYMBOLS,
     )
     model, config = _bert.build_classifier(
-        tokenizer.vocabulary_size, len(class_names), encoder_dir, settings
+        tokenizer.vocabulary_size,
+        len(class_names),
+        encoder_dir,
+        settings,
+        loss=_class_balance.make_loss(balance, counts),
     )
     encode = functools.partial(
         classification_dataset,
@@ -179,19 +258,21 @@ def train_classifier(
     train_data = encode(
         texts,
         labels=y,
-        batch_size=batch_size,
+        batch_size=settings["batch_size"],
         shuffle=True,
         repeat=True,
-        token_mask_rate=token_mask_rate,
+        token_mask_rate=settings["token_mask_rate"],
     )
     valid_data = encode(valid_texts, labels=valid_y, batch_size=64)
     logger.info(
-        "Training a %d-class %s classifier (%d parameters) on %d texts%s",
+        "Training a %d-class %s classifier (%d parameters) on %d texts%s; "
+        "class balance: %s",
         len(class_names),
         architecture,
         model.count_params(),
         len(texts),
         f", from {encoder_dir}" if encoder is not None else "",
+        balance,
     )
 
     # Training: with EMA, validate and save the averaged weights (swapped in
@@ -201,21 +282,21 @@ def train_classifier(
         model,
         (texts, train_data, valid_data),
         output,
-        settings,
+        dict(settings, sequence_length=sequence_length),
         tokenizer,
-        monitor="val_accuracy",
+        monitor="val_macro_f1",
         mode="max",
-        extra=ema if ema_momentum is not None else [],
+        extra=ema if settings["ema_momentum"] is not None else [],
     )
 
-    # The best checkpoint's test figures; the metadata.
-    metrics = result.metrics("val_accuracy")
-    if splits["test"] is not None:
-        metrics.update(
-            _test_figures(
-                output, tokenizer, class_names, sequence_length, splits
-            )
+    # The kept model's validation and test figures; the metadata.
+    metrics = result.metrics("val_macro_f1")
+    metrics["class_balance"] = balance
+    metrics.update(
+        _class_balance.split_figures(
+            output, tokenizer, class_names, sequence_length, splits, logger
         )
+    )
     return _common.finish(
         output,
         TASK,
@@ -329,23 +410,6 @@ def _labeled_splits(
     return splits, class_names, data
 
 
-def _test_figures(output, tokenizer, class_names, sequence_length, splits):
-    """Test accuracy and macro-F1 of the best checkpoint in `output`."""
-    from keras_transformer.inference.classifier import TextClassifier
-
-    classifier = TextClassifier(
-        model_dir_lib.load_model(output),
-        tokenizer,
-        class_names,
-        sequence_length,
-    )
-    report = classifier.evaluate(*splits["test"])
-    return {
-        "test_accuracy": report["accuracy"],
-        "test_macro_f1": report["macro_f1"],
-    }
-
-
 def evaluate_classifier(
     model_dir, test_file=None, output_dir=None, skip_bad_lines=False
 ):
@@ -365,7 +429,9 @@ def evaluate_classifier(
 
     Returns:
         The dict of `keras_transformer.inference.classifier.
-        classification_report`, plus `png` (its path) and `test_file`.
+        classification_report` (accuracy, macro-F1, `per_class` precision,
+        recall, F1 and support, `never_predicted`, the confusion matrix),
+        plus `png` (its path) and `test_file`.
 
     Example:
     >>> from keras_transformer.tasks.classifier import evaluate_classifier
@@ -387,6 +453,7 @@ def evaluate_classifier(
     classifier = TextClassifier.from_dir(model_dir)
     texts, labels, _, _ = _read_labeled(test_file, "test", skip_bad_lines)
     report = classifier.evaluate(texts, labels)
+    _class_balance.warn_never_predicted(report, "test", logger, model_dir)
     png = plot_confusion_matrix(
         report["confusion_matrix"],
         report["class_names"],

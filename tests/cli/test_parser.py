@@ -123,6 +123,7 @@ def test_the_choices_are_the_librarys():
     assert _flags.SAMPLERS == generator.SAMPLERS
     assert _flags.ARCHITECTURES == tuple(classifier.ARCHITECTURES)
     assert _flags.POOLING_MODES == tuple(classifier.POOLING_MODES)
+    assert _flags.CLASS_BALANCE_MODES == tuple(classifier.CLASS_BALANCE_MODES)
     assert _flags.AVERAGE_MODES == tuple(ensemble.AVERAGE_MODES)
 
 

@@ -128,6 +128,7 @@ def test_ema_checkpoint_holds_the_averaged_weights(tmp_path):
     common = dict(
         train_file=train_file,
         valid_file=valid_file,
+        architecture="bert",
         preset="tiny",
         vocabulary_size=200,
         sequence_length=32,
@@ -199,7 +200,11 @@ def test_fine_tune_writes_a_classifier_directory(runs):
     assert metadata["steps"] == 6  # 3 steps, then 3 more after resuming
     assert 0.0 <= metadata["metrics"]["test_accuracy"] <= 1.0
     assert 0.0 <= metadata["metrics"]["test_macro_f1"] <= 1.0
-    assert "best_val_accuracy" in metadata["metrics"]
+    assert "best_val_macro_f1" in metadata["metrics"]
+    assert metadata["metrics"]["class_balance"] in ("none", "logit_adjust")
+    assert set(metadata["metrics"]["test_per_class"]) == set(
+        inference["class_names"]
+    )
     assert metadata["data"]["train"] == runs.files["train"]
     assert metadata["data"]["test_examples"] == 60
     assert (runs.model_dir / "tokenizer.model").read_bytes() == (
@@ -221,6 +226,7 @@ def test_resume_with_another_setting_needs_force(runs):
             valid_file=runs.files["valid"],
             test_file=runs.files["test"],
             pretrained=str(runs.pretrained),
+            architecture="bert",
             pooling="first",
             **TINY,
         )
@@ -348,7 +354,8 @@ def test_header_line_is_not_a_class_and_bad_lines_can_be_skipped(tmp_path):
     with open(path, "a", encoding="utf-8") as f:
         f.write("a line without a tab\n")
     options = dict(
-        train_file=path, preset="tiny", vocabulary_size=150,
+        train_file=path, architecture="bert", preset="tiny",
+        vocabulary_size=150,
         sequence_length=24, batch_size=8, epochs=1, steps_per_epoch=1,
         skip_bad_lines=True, verbose=0,
     )  # fmt: skip
@@ -402,7 +409,7 @@ def test_bundled_genre_task_beats_naive_bayes(tmp_path):
     # Measured: 76.1% test accuracy after 8 minutes (`mini`) on a shared
     # 2-core CPU; word naive Bayes gets 75.4%.
     metadata = classifier_task.train_classifier(
-        tmp_path / "genre", preset="mini", epochs=1000, steps_per_epoch=200,
-        max_minutes=8, verbose=2,
+        tmp_path / "genre", architecture="bert", preset="mini", epochs=1000,
+        steps_per_epoch=200, max_minutes=8, verbose=2,
     )  # fmt: skip
     assert metadata["metrics"]["test_accuracy"] > 0.70

@@ -187,6 +187,7 @@ def test_average_classifiers_refuses_what_cannot_be_averaged(runs, tmp_path):
         scratch,
         train_file=runs.files["train"],
         valid_file=runs.files["valid"],
+        architecture="bert",
         pooling="mean",
         **TINY,
     )
@@ -208,7 +209,8 @@ def test_bundled_recipe_reaches_85_percent(tmp_path):
         batch_size=64, verbose=2,
     )  # fmt: skip
     classifier_task.train_classifier(
-        encoder, pretrained="bundled", pooling="mean", ema_momentum=0.999,
+        encoder, architecture="bert", pretrained="bundled", pooling="mean",
+        ema_momentum=0.999,
         steps_per_epoch=200, epochs=1000, max_minutes=26, verbose=2,
     )  # fmt: skip
     average_classifiers([encoder, ngram], pair, mode="probabilities")

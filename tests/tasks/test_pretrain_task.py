@@ -295,6 +295,7 @@ def test_bundled_encoder_is_pretrained_and_starts_a_classifier(
         str(tmp_path / "clf"),
         train_file=train,
         pretrained="bundled",
+        architecture="bert",
         epochs=1,
         steps_per_epoch=1,
         batch_size=8,
