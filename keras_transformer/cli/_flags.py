@@ -332,6 +332,23 @@ FLAGS = {
         default=None,
         help="beam-search length penalty (default: 0.6)",
     ),
+    "--no-repeat-ngram-size": dict(
+        dest="no_repeat_ngram_size",
+        metavar="N",
+        type=int,
+        default=None,
+        help="against loops: never repeat an n-gram of N tokens in an "
+        "output, e.g. 3; 1 forbids any repeated token (default: 0, off)",
+    ),
+    "--repetition-penalty": dict(
+        dest="repetition_penalty",
+        metavar="R",
+        type=float,
+        default=None,
+        help="against loops: divide the positive logits of tokens already "
+        "in the output by R and multiply the negative ones, e.g. 1.2 "
+        "(default: 1.0, off)",
+    ),
     "--max-new-tokens": dict(
         dest="max_new_tokens",
         metavar="N",

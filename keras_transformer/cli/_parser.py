@@ -119,7 +119,13 @@ _TEXTS_HELP = (
 COMMANDS = {
     "translate": (
         "translate sentences with a translation model",
-        ("--model", "--num-beams", "--length-penalty"),
+        (
+            "--model",
+            "--num-beams",
+            "--length-penalty",
+            "--no-repeat-ngram-size",
+            "--repetition-penalty",
+        ),
         "texts",
         _use.run_translate,
     ),
@@ -134,6 +140,8 @@ COMMANDS = {
             "--top-p",
             "--num-beams",
             "--seed",
+            "--no-repeat-ngram-size",
+            "--repetition-penalty",
             "--no-stream",
         ),
         "prompts",

@@ -53,6 +53,14 @@ def _sampler_options(args):
     return {k: v for k, v in options.items() if v is not None}
 
 
+def _repetition_options(args):
+    options = {
+        "no_repeat_ngram_size": args.no_repeat_ngram_size,
+        "repetition_penalty": args.repetition_penalty,
+    }
+    return {k: v for k, v in options.items() if v is not None}
+
+
 def run_generate(args):
     """Runs `keras-transformer generate`: one continued prompt per line.
 
@@ -69,6 +77,7 @@ def run_generate(args):
     name = args.sampler or "greedy"
     sampler = generator_lib.make_sampler(name, **_sampler_options(args))
     prompts = _runtime.input_texts(args.prompts)
+    repetition = _repetition_options(args)
     if args.no_stream or name == "beam":
         with _runtime.progress_on_stderr():
             texts = generator.generate(
@@ -78,6 +87,7 @@ def run_generate(args):
                 seed=args.seed,
                 return_full_text=True,
                 verbose=_runtime.progress_verbose(),
+                **repetition,
             )
         for text in texts:
             print(_runtime.one_line(text), flush=True)
@@ -89,6 +99,7 @@ def run_generate(args):
                 max_new_tokens=max_new_tokens,
                 sampler=sampler,
                 seed=args.seed,
+                **repetition,
             )
         )
         first = next(pieces, "")  # Bad settings raise before any output.

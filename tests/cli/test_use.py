@@ -157,3 +157,33 @@ def test_average_classifiers_prints_the_new_directory(
     run = cli("average-classifiers", "--model", first, "--output",
               tmp_path / "one")  # fmt: skip
     assert run.code == 2 and "at least two" in run.last_error_line, run
+
+
+def test_repetition_flags(cli, cli_model_dirs, translator):
+    model = cli_model_dirs["translation"]
+    flags = ("--no-repeat-ngram-size", "2", "--repetition-penalty", "1.3")
+    run = cli("translate", "--model", model, *flags, *SENTENCES)
+    assert run.code == 0, run
+    assert run.out.splitlines() == translator.translate(
+        SENTENCES, no_repeat_ngram_size=2, repetition_penalty=1.3
+    )
+    from keras_transformer.inference import TextGenerator
+
+    gpt = cli_model_dirs["gpt"]
+    generator = TextGenerator.from_dir(gpt)
+    expected = generator.generate(
+        ["In the beginning"],
+        max_new_tokens=6,
+        return_full_text=True,
+        no_repeat_ngram_size=2,
+        repetition_penalty=1.3,
+    )
+    common = ("generate", "--model", gpt, "--max-new-tokens", "6", *flags)
+    streamed = cli(*common, "In the beginning")
+    batch = cli(*common, "--no-stream", "In the beginning")
+    assert batch.code == 0 and streamed.code == 0, (batch, streamed)
+    assert batch.out.splitlines() == expected
+    assert streamed.out.strip() == batch.out.strip()
+    bad = cli("translate", "--model", model, "--repetition-penalty", "0", "x")
+    assert bad.code == 2, bad
+    assert "--repetition-penalty 0" in bad.last_error_line
