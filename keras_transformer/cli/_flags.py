@@ -185,6 +185,12 @@ FLAGS = {
         help="skip malformed lines of data files (counted in the metadata) "
         "instead of stopping at the first",
     ),
+    "--document-per-file": dict(
+        dest="document_per_file",
+        action="store_true",
+        help="each text file is one document, blank lines included (source "
+        "code); by default documents are split at blank lines",
+    ),
     "--force": dict(
         dest="force",
         action="store_true",
@@ -384,6 +390,12 @@ FLAGS = {
         default=None,
         help="p of the top_p sampler (default: 0.9)",
     ),
+    "--keep-newlines": dict(
+        dest="keep_newlines",
+        action="store_true",
+        help="print completions with their line breaks (code, poetry); by "
+        "default a line break prints as a space, one output line per prompt",
+    ),
     "--no-stream": dict(
         dest="no_stream",
         action="store_true",
@@ -431,4 +443,5 @@ CLI_ONLY = {
     "tpu",
     "mixed_precision",
     "no_stream",
+    "keep_newlines",
 }

@@ -36,17 +36,19 @@ TRAIN_TASKS = {
         },
     ),  # fmt: skip
     "gpt": (
-        "a GPT language model on text files, one passage a line",
+        "a GPT language model on text files: documents split at blank lines "
+        "(or one per file), line breaks kept",
         (
             *_FILES,
+            "--document-per-file",
             "--export",
             "--sequence-length",
             "--backup-every-steps",
             "--max-train-examples",
         ),
         {
-            "--train-file": f"{_TEXT}, one passage a line (default: the "
-            "bundled English books)",
+            "--train-file": f"{_TEXT} or directories (every file under "
+            "them) (default: the bundled English books)",
             "--valid-file": f"{_TEXT} (default: held out of the training text)",
         },
     ),
@@ -143,6 +145,7 @@ COMMANDS = {
             "--no-repeat-ngram-size",
             "--repetition-penalty",
             "--no-stream",
+            "--keep-newlines",
         ),
         "prompts",
         _use.run_generate,

@@ -65,7 +65,8 @@ def run_generate(args):
     """Runs `keras-transformer generate`: one continued prompt per line.
 
     Tokens are printed as they come (one prompt after the other) unless
-    `--no-stream` or the beam sampler asks for one compiled batch.
+    `--no-stream` or the beam sampler asks for one compiled batch. Line
+    breaks print as spaces unless `--keep-newlines` (code, poetry).
     """
     inference = _runtime.import_quietly(INFERENCE, args.verbose)
     from keras_transformer.inference import generator as generator_lib
@@ -77,6 +78,7 @@ def run_generate(args):
     name = args.sampler or "greedy"
     sampler = generator_lib.make_sampler(name, **_sampler_options(args))
     prompts = _runtime.input_texts(args.prompts)
+    show = str if args.keep_newlines else _runtime.one_line
     repetition = _repetition_options(args)
     if args.no_stream or name == "beam":
         with _runtime.progress_on_stderr():
@@ -90,7 +92,7 @@ def run_generate(args):
                 **repetition,
             )
         for text in texts:
-            print(_runtime.one_line(text), flush=True)
+            print(show(text), flush=True)
         return 0
     for prompt in prompts:
         pieces = iter(
@@ -104,9 +106,9 @@ def run_generate(args):
         )
         first = next(pieces, "")  # Bad settings raise before any output.
         text = _prompt_as_read(generator, prompt, max_new_tokens) + first
-        print(_runtime.one_line(text), end="", flush=True)
+        print(show(text), end="", flush=True)
         for piece in pieces:
-            print(_runtime.one_line(piece), end="", flush=True)
+            print(show(piece), end="", flush=True)
         print(flush=True)
     return 0
 

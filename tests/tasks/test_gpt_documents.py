@@ -238,3 +238,45 @@ def test_saved_model_returns_line_breaks_in_a_fresh_process(
     expected = generator.generate(PROMPTS, generator.max_sequence_length - 1)
     assert result["completions"] == expected
     assert any("\n" in text for text in result["completions"])
+
+
+# ----------------------------------------------------------------------
+# Command line
+# ----------------------------------------------------------------------
+def test_train_gpt_flag_document_per_file():
+    from keras_transformer.cli import _parser, _train
+
+    parser = _parser.build_parser()
+    args = parser.parse_args(
+        ["train", "gpt", "--output", "m", "--train-file", "src"]
+        + ["--document-per-file"]
+    )
+    kwargs = _train.train_kwargs(args)
+    assert kwargs["document_per_file"] is True
+    assert kwargs["train_files"] == ["src"]
+    # The vocabulary is left to the runner (None: 8000, lowered).
+    assert "vocabulary_size" not in kwargs
+    plain = _train.train_kwargs(
+        parser.parse_args(["train", "gpt", "--output", "m"])
+    )
+    assert "document_per_file" not in plain
+
+
+def test_cli_generate_keeps_newlines_when_asked(code_model_dir, capsys):
+    from keras_transformer.cli import main
+
+    output, _ = code_model_dir
+    generator = keras_transformer.load(str(output))
+    prompt = PROMPTS[0]
+    expected = generator.generate(prompt, 16, return_full_text=True)
+    # The prompt's line break and the completion's indentation.
+    assert expected.startswith(prompt) and "  " in expected[len(prompt) :]
+    common = ["generate", "--model", str(output), "--max-new-tokens", "16"]
+    for mode in ([], ["--no-stream"]):
+        capsys.readouterr()
+        assert main(common + mode + ["--keep-newlines", prompt]) == 0
+        assert capsys.readouterr().out == expected + "\n"
+        # By default one output line per prompt.
+        assert main(common + mode + [prompt]) == 0
+        out = capsys.readouterr().out
+        assert out == expected.replace("\n", " ") + "\n"
