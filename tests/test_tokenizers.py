@@ -432,7 +432,9 @@ def test_preserve_whitespace_round_trips_exactly(whitespace_tokenizer, kind):
     # leading spaces).
     ids = ids.numpy().tolist()
     for cut in range(len(ids) + 1):
-        halves = tokenizer.detokenize(tf.ragged.constant([ids[:cut], ids[cut:]]))
+        halves = tokenizer.detokenize(
+            tf.ragged.constant([ids[:cut], ids[cut:]])
+        )
         assert "".join(_decoded(halves)) == text
 
 
