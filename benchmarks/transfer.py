@@ -59,6 +59,10 @@ METRICS = {
     "gpt": ("bits_per_byte", "perplexity"),
 }
 HIGHER_IS_BETTER = {"bleu", "chrf", "accuracy", "macro_f1"}
+# The docs page that shows the table, between these two lines.
+DOCS_PAGE = os.path.join(ROOT, "docs", "your_own_data.md")
+TABLE_START = "<!-- transfer-table: written by python -m benchmarks.transfer -->"
+TABLE_END = "<!-- transfer-table end -->"
 
 
 def cache_dir():
@@ -88,6 +92,11 @@ def find_corpora():
             if not files:
                 raise FileNotFoundError(f"{directory} has no {split}.* file")
             entry[split] = files[0]
+            # A corpus of whole files (source code, docs) also ships them
+            # one per file: those are its documents, blank lines and all.
+            folder = os.path.join(directory, f"{split}_files")
+            if os.path.isdir(folder):
+                entry[f"{split}_files"] = folder
         corpora[provenance.get("name", os.path.basename(directory))] = entry
     return corpora
 
@@ -108,8 +117,24 @@ def read_split(corpus, split, eval_rows=None):
     if app == "classifier":
         texts, labels, _ = read_labeled_tsv(path)
         return texts, labels
+    folder = corpus.get(f"{split}_files")
+    if folder:
+        return read_file_documents(folder)
     with open(path, encoding="utf-8", newline="") as f:
         return split_documents(f.read())
+
+
+def read_file_documents(folder):
+    """Every regular file under `folder` (sorted by path), one document each."""
+    documents = []
+    for root, dirs, files in os.walk(folder):
+        dirs.sort()
+        for name in sorted(files):
+            with open(os.path.join(root, name), encoding="utf-8", newline="") as f:
+                text = f.read()
+            if text.strip():
+                documents.append(text)
+    return documents
 
 
 def split_documents(text):
@@ -144,11 +169,13 @@ def variant_flags(system):
 def run_ours(corpus, budget, seed, work, system="ours"):
     """Trains with the installed command line; returns the model dir."""
     output = os.path.join(work, system)
+    by_file = corpus.get("train_files") and corpus.get("valid_files")
     command = [
         sys.executable, "-m", "keras_transformer", "train",
         corpus["application"],
-        "--train-file", corpus["train"],
-        "--valid-file", corpus["valid"],
+        "--train-file", corpus["train_files"] if by_file else corpus["train"],
+        "--valid-file", corpus["valid_files"] if by_file else corpus["valid"],
+        *(["--document-per-file"] if by_file else []),
         "--max-minutes", str(budget),
         "--seed", str(seed),
         "--output", output,
@@ -527,7 +554,33 @@ def write_table():
             "<!-- written by `python -m benchmarks.transfer`; do not edit -->\n"
             + markdown(rows)
         )
+    update_docs(rows)
     return rows
+
+
+def docs_table(rows, commit):
+    """The block of `DOCS_PAGE` between its markers, for `rows`."""
+    return (
+        f"{TABLE_START}\n\n"
+        f"From `benchmarks/results/transfer.json` (commit {commit}).\n\n"
+        f"{markdown(rows)}\n{TABLE_END}"
+    )
+
+
+def update_docs(rows, page=DOCS_PAGE):
+    """Replaces the table in the docs page, when the page has the markers."""
+    if not os.path.exists(page):
+        return
+    with open(page, encoding="utf-8") as f:
+        text = f.read()
+    start, end = text.find(TABLE_START), text.find(TABLE_END)
+    if start < 0 or end < start:
+        return
+    block = docs_table(rows, common.git_commit())
+    text = text[:start] + block + text[end + len(TABLE_END) :]
+    with open(page + ".tmp", "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(page + ".tmp", page)
 
 
 def main(argv=None):

@@ -63,3 +63,28 @@ def test_a_test_split_is_read_once(tmp_path, monkeypatch):
 def test_documents_split_at_blank_lines():
     text = "one\nline two\n\n  \nthree\r\n\r\nfour\n"
     assert transfer.split_documents(text) == ["one\nline two", "three", "four"]
+
+
+def test_corpora_of_whole_files_read_one_document_per_file(
+    tmp_path, monkeypatch
+):
+    corpus = tmp_path / "code"
+    (corpus / "train_files" / "pkg").mkdir(parents=True)
+    (corpus / "train_files" / "pkg" / "b.py").write_text("x = 1\n\n\ny = 2\n")
+    (corpus / "train_files" / "a.py").write_text("def f():\n\treturn 1\n")
+    (corpus / "train_files" / "empty.py").write_text("\n")
+    for split in ("train", "valid", "test"):
+        (corpus / f"{split}.txt").write_text("one\n\ntwo\n")
+    (corpus / "PROVENANCE.json").write_text(
+        json.dumps({"name": "code", "application": "gpt"})
+    )
+    monkeypatch.setenv("KERAS_TRANSFORMER_TRANSFER_CACHE", str(tmp_path))
+    found = transfer.find_corpora()["code"]
+    assert found["train_files"] == str(corpus / "train_files")
+    assert "valid_files" not in found
+    # Blank lines inside a file stay; files in path order; empty ones skipped.
+    assert transfer.read_split(found, "train") == [
+        "def f():\n\treturn 1\n",
+        "x = 1\n\n\ny = 2\n",
+    ]
+    assert transfer.read_split(found, "valid") == ["one", "two"]
