@@ -12,6 +12,12 @@ and the whole cached decode loop, so TF Serving (or any process with only
   `temperature <= 0` is greedy; `top_k <= 0` and `top_p` outside (0, 1)
   disable those filters; the same seed gives the same completions.
 
+Completions are the text of the new tokens as the tokenizer spells them:
+with a whitespace-preserving tokenizer (every GPT model trained by
+`keras_transformer.tasks.gpt`) line breaks, tabs and leading spaces are
+kept, exactly as `keras_transformer.inference.TextGenerator.generate`
+returns them (tested in a fresh process).
+
 Each prompt is tokenized as `<s> ids`; a prompt too long to leave room for
 `max_new_tokens` within the model's positions keeps its last tokens. The
 token buffer is `longest prompt + max_new_tokens` long (at most the model's
