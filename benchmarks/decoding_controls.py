@@ -44,7 +44,9 @@ def model_dirs(work):
     """`[(corpus name, budget dir, model dir)]` of finished translation runs."""
     corpora = transfer.find_corpora()
     found = []
-    for metadata in sorted(glob.glob(os.path.join(work, "*", "*", "metadata.json"))):
+    for metadata in sorted(
+        glob.glob(os.path.join(work, "*", "*", "metadata.json"))
+    ):
         model_dir = os.path.dirname(metadata)
         run = os.path.basename(os.path.dirname(model_dir))
         name = run.rsplit("-", 2)[0]  # NAME-5min-seed0

@@ -88,3 +88,19 @@ def test_corpora_of_whole_files_read_one_document_per_file(
         "x = 1\n\n\ny = 2\n",
     ]
     assert transfer.read_split(found, "valid") == ["one", "two"]
+
+
+def test_keras_hub_counts_at_its_better_compile_setting():
+    xla = _cell("a", "keras_hub", 5, 2.0)
+    xla["result"]["jit_compile"] = True
+    graph = _cell("a", "keras_hub_graph", 5, 9.0)
+    graph["result"]["jit_compile"] = False
+    cells = [_cell("a", "ours", 5, 8.0), xla, graph]
+    (row,) = transfer.table_rows(cells)
+    assert row["keras_hub"]["bleu"] == 9.0
+    assert row["keras_hub"]["jit_compile"] is False
+    assert row["beats_keras_hub"] is False
+    assert "9.000 (graph)" in transfer.markdown([row])
+    # Only the XLA run: it is the one compared.
+    (row,) = transfer.table_rows(cells[:2])
+    assert row["keras_hub"]["bleu"] == 2.0 and row["beats_keras_hub"] is True

@@ -1,12 +1,15 @@
 """`preset="auto"` for translation: the rule, and a run that uses it."""
 
 import pytest
-
 from keras_transformer.applications.presets import get_preset
+
 from keras_transformer.data import load_bundled_translation
 from keras_transformer.tasks import _auto_preset
 from keras_transformer.tasks._auto_preset import choose_preset, expected_steps
-from keras_transformer.tasks.translation import TRAIN_DEFAULTS, train_translation
+from keras_transformer.tasks.translation import (
+    TRAIN_DEFAULTS,
+    train_translation,
+)
 
 
 def test_expected_steps_is_the_tighter_of_budget_and_epochs():
@@ -21,17 +24,12 @@ def test_expected_steps_is_the_tighter_of_budget_and_epochs():
 
 def test_small_corpus_or_short_budget_gets_the_small_model():
     # The issue's case: ~15k everyday pairs, 8 minutes on a CPU.
-    assert choose_preset(
-        15000, 12.0, batch_size=32, max_minutes=8, epochs=None
-    )[0] == "mini"
+    args = dict(batch_size=32, epochs=None)
+    assert choose_preset(15000, 12.0, max_minutes=8, **args)[0] == "mini"
     # A big corpus with a short budget: too few steps for "small".
-    assert choose_preset(
-        500000, 25.0, batch_size=32, max_minutes=5, epochs=None
-    )[0] == "mini"
+    assert choose_preset(500000, 25.0, max_minutes=5, **args)[0] == "mini"
     # A long budget on a tiny corpus: too few pairs for "small".
-    assert choose_preset(
-        2000, 25.0, batch_size=32, max_minutes=600, epochs=None
-    )[0] == "mini"
+    assert choose_preset(2000, 25.0, max_minutes=600, **args)[0] == "mini"
 
 
 def test_big_corpus_and_budget_get_the_bigger_model():
@@ -41,7 +39,8 @@ def test_big_corpus_and_budget_get_the_bigger_model():
     assert name == "small"
     assert details["chosen"] == "small"
     assert set(details["expected_steps"]) == set(_auto_preset.CANDIDATES)
-    assert details["expected_steps"]["mini"] > details["expected_steps"]["small"]
+    steps = details["expected_steps"]
+    assert steps["mini"] > steps["small"]
 
 
 def test_on_an_accelerator_only_the_corpus_and_epochs_count():
