@@ -89,7 +89,7 @@ def train_classifier(
             time left (skipped when under a minute is left), each in
             `output/candidates/`; the one with the better validation
             macro-F1, or their probability average if that is better
-            still, becomes `output`. `learning_rate`, `warmup_steps`,
+            still (a costlier choice must gain 0.005), becomes `output`. `learning_rate`, `warmup_steps`,
             `layer_decay` and `encoder_dropout` then apply to the encoder
             only. The choice and every candidate's validation macro-F1 go
             into the metadata (`inference["auto"]`, `metrics`).
