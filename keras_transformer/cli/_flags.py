@@ -104,7 +104,9 @@ FLAGS = {
         dest="preset",
         metavar="NAME",
         default=None,
-        help="model size: tiny, small, base, ... (default: small)",
+        help="model size: tiny, mini, small, base, ... (default: auto for "
+        "translation, which chooses from the data and --max-minutes; small "
+        "otherwise)",
     ),
     "--epochs": dict(
         dest="epochs",
