@@ -89,8 +89,8 @@ def git_commit():
 LOAD_AT_START = os.getloadavg()
 
 
-def write_results(name, payload):
-    """Writes `benchmarks/results/NAME.json` with commit and machine details.
+def provenance():
+    """`{"git_commit", "date", "machine"}` of a result written now.
 
     The machine's load average is recorded as it was when the benchmark
     module was imported and as it is now, so a figure measured beside other
@@ -100,9 +100,7 @@ def write_results(name, payload):
     import keras_hub
     import tensorflow as tf
 
-    os.makedirs(RESULTS_DIR, exist_ok=True)
-    payload = {
-        "benchmark": name,
+    return {
         "git_commit": git_commit(),
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": {
@@ -115,8 +113,13 @@ def write_results(name, payload):
             "keras_hub": keras_hub.__version__,
             "backend": keras.backend.backend(),
         },
-        **payload,
     }
+
+
+def write_results(name, payload):
+    """Writes `benchmarks/results/NAME.json` with its `provenance()`."""
+    os.makedirs(RESULTS_DIR, exist_ok=True)
+    payload = {"benchmark": name, **provenance(), **payload}
     path = os.path.join(RESULTS_DIR, f"{name}.json")
     tmp = path + ".tmp"
     with open(tmp, "w") as f:

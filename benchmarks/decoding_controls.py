@@ -15,7 +15,6 @@ import argparse
 import glob
 import json
 import os
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -69,8 +68,18 @@ def main(argv=None):
     parser.add_argument("--eval-rows", type=int, default=500)
     args = parser.parse_args(argv)
     corpora = transfer.find_corpora()
+    path = os.path.join(common.RESULTS_DIR, "decoding_controls.json")
+    done = {}  # Models measured before on the same grid are kept.
+    if os.path.exists(path):
+        with open(path) as f:
+            for model in json.load(f)["models"]:
+                if set(model["scores"]) == {_label(g) for g in GRID}:
+                    done[(model["run"], model["system"])] = model
     models = []
     for name, run, model_dir in model_dirs(args.work):
+        if (run, os.path.basename(model_dir)) in done:
+            models.append(done[(run, os.path.basename(model_dir))])
+            continue
         sources, references = transfer.read_split(
             corpora[name], "valid", args.eval_rows
         )
@@ -117,23 +126,10 @@ def main(argv=None):
                 ),
                 "models": len(models),
             }
-    payload = {
-        "benchmark": "decoding_controls",
-        "split": "valid",
-        "git_commit": common.git_commit(),
-        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "load_average_before": [round(x, 2) for x in common.LOAD_AT_START],
-            "load_average_after": [round(x, 2) for x in os.getloadavg()],
-        },
-        "mean_over_models": mean,
-        "models": models,
-    }
-    path = os.path.join(transfer.RESULTS, "decoding_controls.json")
-    with open(path + ".tmp", "w") as f:
-        json.dump(payload, f, indent=2)
-    os.replace(path + ".tmp", path)
+    common.write_results(
+        "decoding_controls",
+        {"split": "valid", "mean_over_models": mean, "models": models},
+    )
     for label, figures in mean.items():
         print(label, figures)
 

@@ -347,13 +347,7 @@ def _worker(args):
         if corpus["application"] != "gpt"
         else len(evaluation),
         "command": command,
-        "git_commit": common.git_commit(),
-        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "load_average_before": [round(x, 2) for x in common.LOAD_AT_START],
-            "load_average_after": [round(x, 2) for x in os.getloadavg()],
-        },
+        **common.provenance(),
         "result": result,
     }
     path = cell_path(args.corpora, args.systems, budget, split, seed)

@@ -68,19 +68,23 @@ def _encoder_minutes(max_minutes, elapsed_minutes):
     return round(left, 4) if left >= MIN_ENCODER_MINUTES else 0
 
 
-def train_auto(output, settings):
+def train_auto(output, settings, runner):
     """Trains the candidates and writes the best into `output`.
 
     Args:
         output: str, the model directory.
         settings: dict, `train_classifier`'s checked arguments
             (`architecture="auto"`).
+        runner: the `keras_transformer.tasks.classifier` module (passed in,
+            not imported, so the two modules do not import each other):
+            its `train_one`, `_setting_of` and `_labeled_splits`.
 
     Returns:
         The metadata written to `output`.
     """
-    from keras_transformer.tasks import _common, classifier
+    from keras_transformer.tasks import _common
 
+    classifier = runner
     start = time.monotonic()
     recorded = dict(
         settings,
@@ -133,7 +137,7 @@ def train_auto(output, settings):
         )
 
     # 3. The choice on validation.
-    scores, chosen, splits = _choose(dirs, trained, settings)
+    scores, chosen, splits = _choose(dirs, trained, settings, classifier)
     logger.info(
         "Auto architecture: validation macro-F1 %s; keeping %s",
         ", ".join(f"{k} {v:.4f}" for k, v in scores.items()),
@@ -144,7 +148,7 @@ def train_auto(output, settings):
     )
 
 
-def _choose(dirs, trained, settings):
+def _choose(dirs, trained, settings, classifier):
     """`({candidate: validation macro-F1}, the chosen candidate, splits)`.
 
     An average is written to `dirs["average"]` when chosen.
@@ -155,7 +159,6 @@ def _choose(dirs, trained, settings):
         TextClassifier,
         classification_report,
     )
-    from keras_transformer.tasks import classifier
 
     splits, class_names, _ = classifier._labeled_splits(
         settings["train_file"],

@@ -25,10 +25,17 @@ import functools
 import logging
 import os
 import shutil
+import sys
 
 from keras_transformer import model_dir as model_dir_lib
 from keras_transformer.applications.bert import POOLING_MODES
-from keras_transformer.tasks import _bert, _class_balance, _common, pretrain
+from keras_transformer.tasks import (
+    _bert,
+    _class_balance,
+    _classifier_auto,
+    _common,
+    pretrain,
+)
 from keras_transformer.tasks._bert import ARCHITECTURES
 from keras_transformer.tasks._class_balance import CLASS_BALANCE_MODES
 
@@ -89,10 +96,11 @@ def train_classifier(
             time left (skipped when under a minute is left), each in
             `output/candidates/`; the one with the better validation
             macro-F1, or their probability average if that is better
-            still (a costlier choice must gain 0.005), becomes `output`. `learning_rate`, `warmup_steps`,
-            `layer_decay` and `encoder_dropout` then apply to the encoder
-            only. The choice and every candidate's validation macro-F1 go
-            into the metadata (`inference["auto"]`, `metrics`).
+            still (a costlier choice must gain 0.005), becomes `output`.
+            `learning_rate`, `warmup_steps`, `layer_decay` and
+            `encoder_dropout` then apply to the encoder only. The choice
+            and every candidate's validation macro-F1 go into the metadata
+            (`inference["auto"]`, `metrics`).
         preset: str or dict, default "small". A `BERT_PRESETS` name or a
             dict of `bert_backbone` kwargs.
         vocabulary_size: int or None (default: 8000, lowered to what the
@@ -163,9 +171,9 @@ def train_classifier(
     _class_balance.check_class_balance(class_balance)
     _pretrained_encoder(pretrained)  # A wrong directory fails here.
     if architecture == "auto":
-        from keras_transformer.tasks import _classifier_auto
-
-        return _classifier_auto.train_auto(output, settings)
+        return _classifier_auto.train_auto(
+            output, settings, sys.modules[__name__]
+        )
     return train_one(output, settings)
 
 

@@ -8,21 +8,9 @@ import pytest
 from keras import ops
 
 from keras_transformer import generation
+from tests.generation.xla import jit
 
 BACKEND = keras.backend.backend()
-
-
-def _jit(fn):
-    """Compiles `fn` with the backend's XLA compiler."""
-    if BACKEND == "tensorflow":
-        import tensorflow as tf
-
-        return tf.function(fn, jit_compile=True)
-    if BACKEND == "jax":
-        import jax
-
-        return jax.jit(fn)
-    pytest.skip(f"no XLA compiler for the {BACKEND} backend")
 
 
 def _np(x):
@@ -409,7 +397,7 @@ def test_compiled_decode_equals_eager(sampler):
         generation.stateless_random.make_seed(21),
     )
     eager_ids, eager_scores = run(*args)
-    jit_ids, jit_scores = _jit(run)(*args)
+    jit_ids, jit_scores = jit(run)(*args)
     np.testing.assert_array_equal(_np(jit_ids), _np(eager_ids))
     np.testing.assert_allclose(_np(jit_scores), _np(eager_scores), atol=1e-4)
 

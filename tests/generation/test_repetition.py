@@ -11,24 +11,13 @@ from keras import ops
 
 from keras_transformer import generation
 from keras_transformer.generation import repetition
+from tests.generation.xla import jit
 
 BACKEND = keras.backend.backend()
 
 
 def _np(x):
     return ops.convert_to_numpy(x)
-
-
-def _jit(fn):
-    if BACKEND == "tensorflow":
-        import tensorflow as tf
-
-        return tf.function(fn, jit_compile=True)
-    if BACKEND == "jax":
-        import jax
-
-        return jax.jit(fn)
-    pytest.skip(f"no XLA compiler for the {BACKEND} backend")
 
 
 def _buffer(prompts, length, fill=0):
@@ -455,7 +444,7 @@ def test_compiled_equals_eager_with_controls(sampler):
         ops.convert_to_tensor(1.3, "float32"),
     )
     eager_ids, eager_scores = run(*args)
-    jit_ids, jit_scores = _jit(run)(*args)
+    jit_ids, jit_scores = jit(run)(*args)
     np.testing.assert_array_equal(_np(jit_ids), _np(eager_ids))
     np.testing.assert_allclose(_np(jit_scores), _np(eager_scores), atol=1e-4)
 

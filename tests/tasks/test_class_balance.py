@@ -341,7 +341,7 @@ def test_auto_choice_by_validation_macro_f1(
                     test_file=None, skip_bad_lines=False,
                     max_train_examples=None)  # fmt: skip
     scores, got, _ = _classifier_auto._choose(
-        dirs, {"ngram": None, "bert": None}, settings
+        dirs, {"ngram": None, "bert": None}, settings, classifier_task
     )
     assert got == chosen, scores
     assert set(scores) == {"ngram", "bert", "average"}
