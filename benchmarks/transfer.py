@@ -57,7 +57,8 @@ HUB_SYSTEMS = {"keras_hub": True, "keras_hub_graph": False}
 APPS = ("translation", "classifier", "gpt")
 METRICS = {
     "translation": ("bleu", "chrf"),
-    "classifier": ("accuracy", "macro_f1"),
+    # Macro-F1 first: the defaults must hold on the rare classes too.
+    "classifier": ("macro_f1", "accuracy"),
     "gpt": ("bits_per_byte", "perplexity"),
 }
 HIGHER_IS_BETTER = {"bleu", "chrf", "accuracy", "macro_f1"}
@@ -509,6 +510,22 @@ def _f(value, digits=3):
     return "" if value is None else f"{value:.{digits}f}"
 
 
+def _verdict(row):
+    """`yes`/`no` when both comparisons ran; else what is known so far."""
+    hub, base = row.get("beats_keras_hub"), row.get("beats_baseline")
+    if "ours" not in row:
+        return ""
+    if hub is not None and base is not None:
+        return "yes" if hub and base else "no"
+    known = [
+        f"{name}: {'yes' if value else 'no'}"
+        for name, value in (("KerasHub", hub), ("baseline", base))
+        if value is not None
+    ]
+    return "; ".join(known + ["KerasHub not run" if hub is None else
+                              "baseline not run"])  # fmt: skip
+
+
 def markdown(rows, corpora=None):
     lines = [
         "| app | corpus | split | min | metric | ours | KerasHub (better of "
@@ -517,23 +534,29 @@ def markdown(rows, corpora=None):
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        m = r["metric"]
-        ours = r.get("ours", {}).get(m)
-        hub = r.get("keras_hub", {}).get(m)
-        base = r.get("baseline", {}).get(m)
-        both = r.get("beats_keras_hub") and r.get("beats_baseline")
-        arch = r.get("ours", {}).get("architecture")
-        ours_text = _f(ours) + (f" ({arch})" if arch else "")
-        hub_row = r.get("keras_hub", {})
-        hub_text = _f(hub) + (
-            "" if hub is None else
-            " (XLA)" if hub_row.get("jit_compile", True) else " (graph)"
-        )  # fmt: skip
+        m, second = METRICS[r["application"]]
+
+        def both_metrics(system, r=r, m=m, second=second):
+            figures = r.get(system, {})
+            if figures.get(m) is None:
+                return ""
+            text = _f(figures[m])
+            if figures.get(second) is not None:
+                text += f" / {_f(figures[second])}"
+            return text
+
+        mine = r.get("ours", {})
+        tag = mine.get("architecture") or mine.get("preset")
+        ours_text = both_metrics("ours") + (f" ({tag})" if tag else "")
+        hub_text = both_metrics("keras_hub")
+        if hub_text:
+            xla = r["keras_hub"].get("jit_compile", True)
+            hub_text += " (XLA)" if xla else " (graph)"
         lines.append(
             f"| {r['application']} | {r['corpus']} | {r['split']} "
-            f"| {r['budget_minutes']:g} "
-            f"| {m} | {ours_text} | {hub_text} | {_f(base)} "
-            f"| {'yes' if both else ('no' if ours is not None else '')} |"
+            f"| {r['budget_minutes']:g} | {m} / {second} "
+            f"| {ours_text} | {hub_text} | {both_metrics('baseline')} "
+            f"| {_verdict(r)} |"
         )
     variants = [
         (r, name) for r in rows for name in r if name.startswith("ours+")
@@ -576,7 +599,7 @@ def write_table():
             "<!-- written by `python -m benchmarks.transfer`; do not edit -->\n"
             + markdown(rows)
         )
-    update_docs(rows)
+    update_docs(rows, payload["git_commit"])
     return rows
 
 
@@ -589,7 +612,7 @@ def docs_table(rows, commit):
     )
 
 
-def update_docs(rows, page=DOCS_PAGE):
+def update_docs(rows, commit, page=DOCS_PAGE):
     """Replaces the table in the docs page, when the page has the markers."""
     if not os.path.exists(page):
         return
@@ -598,7 +621,7 @@ def update_docs(rows, page=DOCS_PAGE):
     start, end = text.find(TABLE_START), text.find(TABLE_END)
     if start < 0 or end < start:
         return
-    block = docs_table(rows, common.git_commit())
+    block = docs_table(rows, commit)
     text = text[:start] + block + text[end + len(TABLE_END) :]
     with open(page + ".tmp", "w", encoding="utf-8") as f:
         f.write(text)

@@ -104,3 +104,14 @@ def test_keras_hub_counts_at_its_better_compile_setting():
     # Only the XLA run: it is the one compared.
     (row,) = transfer.table_rows(cells[:2])
     assert row["keras_hub"]["bleu"] == 2.0 and row["beats_keras_hub"] is True
+
+
+def test_the_docs_table_is_the_results_file():
+    with open(transfer.os.path.join(transfer.RESULTS, "transfer.json")) as f:
+        results = json.load(f)
+    with open(transfer.DOCS_PAGE, encoding="utf-8") as f:
+        page = f.read()
+    block = transfer.docs_table(results["rows"], results["git_commit"])
+    assert block in page, "rerun `python -m benchmarks.transfer --table-only`"
+    # The table is what the cells say: rebuilt from them, it is the same.
+    assert transfer.table_rows(transfer.load_cells()) == results["rows"]
