@@ -11,22 +11,11 @@ from keras import ops
 
 from keras_transformer import generation
 from keras_transformer.generation import repetition
-from tests.generation.xla import jit
+from tests.generation.helpers import buffer as _buffer
+from tests.generation.helpers import jit
+from tests.generation.helpers import to_numpy as _np
 
 BACKEND = keras.backend.backend()
-
-
-def _np(x):
-    return ops.convert_to_numpy(x)
-
-
-def _buffer(prompts, length, fill=0):
-    token_ids = np.full((len(prompts), length), fill, "int32")
-    prompt_mask = np.zeros((len(prompts), length), bool)
-    for row, prompt in enumerate(prompts):
-        token_ids[row, : len(prompt)] = prompt
-        prompt_mask[row, : len(prompt)] = True
-    return token_ids, prompt_mask
 
 
 def _table_step(logits_table):
