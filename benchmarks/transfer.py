@@ -122,34 +122,16 @@ def read_split(corpus, split, eval_rows=None):
     if app == "classifier":
         texts, labels, _ = read_labeled_tsv(path)
         return texts, labels
+    # Documents as the command line reads them (blank lines, or a file each).
     folder = corpus.get(f"{split}_files")
-    if folder:
-        return read_file_documents(folder)
-    with open(path, encoding="utf-8", newline="") as f:
-        return split_documents(f.read())
+    return split_documents(folder or path, document_per_file=bool(folder))
 
 
-def read_file_documents(folder):
-    """Every regular file under `folder` (sorted by path), one document each."""
-    documents = []
-    for root, dirs, files in os.walk(folder):
-        dirs.sort()
-        for name in sorted(files):
-            with open(
-                os.path.join(root, name), encoding="utf-8", newline=""
-            ) as f:
-                text = f.read()
-            if text.strip():
-                documents.append(text)
-    return documents
+def split_documents(paths, document_per_file=False):
+    """The documents of text files or folders, as `train gpt` reads them."""
+    from keras_transformer.data.lm import read_documents
 
-
-def split_documents(text):
-    """Documents of a plain text: separated by one or more blank lines."""
-    import re
-
-    parts = re.split(r"(?:\r?\n)(?:[ \t]*\r?\n)+", text)
-    return [p.strip("\r\n") for p in parts if p.strip()]
+    return read_documents(paths, document_per_file=document_per_file)[0]
 
 
 # ---------------------------------------------------------------------------

@@ -538,10 +538,9 @@ def test_lm_corpus_of_files(cache):
         for i in range(30)
     ]
     provenance = corpora.write_corpus(spec, built, str(cache / "fake-lm"))
-    train_text = (cache / "fake-lm" / "train.txt").read_text()
     from benchmarks.transfer import split_documents
 
-    documents = split_documents(train_text)
+    documents = split_documents(str(cache / "fake-lm" / "train.txt"))
     assert len(documents) == provenance["splits"]["train"]["rows"]
     assert documents[0].startswith("import os\ndef f")
     files = sorted((cache / "fake-lm" / "train_files").rglob("*.py"))

@@ -60,9 +60,14 @@ def test_a_test_split_is_read_once(tmp_path, monkeypatch):
     transfer._check_test_read("b", Args)
 
 
-def test_documents_split_at_blank_lines():
-    text = "one\nline two\n\n  \nthree\r\n\r\nfour\n"
-    assert transfer.split_documents(text) == ["one\nline two", "three", "four"]
+def test_documents_split_at_blank_lines(tmp_path):
+    path = tmp_path / "text.txt"
+    path.write_bytes(b"one\nline two\n\n  \nthree\r\n\r\nfour\n")
+    assert transfer.split_documents(str(path)) == [
+        "one\nline two",
+        "three",
+        "four",
+    ]
 
 
 def test_corpora_of_whole_files_read_one_document_per_file(
