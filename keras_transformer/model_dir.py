@@ -346,9 +346,27 @@ def load_model(model_dir):
     import keras_transformer.layers  # noqa: F401  (registers the layers)
 
     check_files(model_dir, (MODEL_FILE,))
-    return keras.saving.load_model(
-        os.path.join(model_dir, MODEL_FILE), compile=False
-    )
+    path = os.path.join(model_dir, MODEL_FILE)
+    quantization = _quantization(model_dir)
+    if quantization:
+        from keras_transformer._quantize import load_quantized_model
+
+        return load_quantized_model(path, quantization)
+    return keras.saving.load_model(path, compile=False)
+
+
+def _quantization(model_dir):
+    """`inference.quantization` of the directory's metadata, or None."""
+    path = os.path.join(model_dir, METADATA_FILE)
+    if not os.path.exists(path):
+        return None
+    try:
+        with open(path, encoding="utf-8") as f:
+            metadata = json.load(f)
+    except (OSError, json.JSONDecodeError):
+        return None
+    inference = metadata.get("inference")
+    return inference.get("quantization") if isinstance(inference, dict) else None
 
 
 def load_tokenizer(model_dir):

@@ -163,6 +163,13 @@ COMMANDS = {
         None,
         _use.run_export,
     ),
+    "quantize": (
+        "write an int8 copy of a model directory (about a quarter of the "
+        "weight bytes)",
+        ("--model", "--output", "--overwrite"),
+        None,
+        _use.run_quantize,
+    ),
     "average-classifiers": (
         "combine classifiers into one model directory (weights or "
         "probabilities)",
@@ -176,6 +183,10 @@ _HELP = {
     "export": {
         "--output": "the versioned destination, e.g. saved_models/NAME/1",
         "--overwrite": "replace an existing version",
+    },
+    "quantize": {
+        "--output": "the new model directory (the original is kept)",
+        "--overwrite": "replace an existing output directory",
     },
     "average-classifiers": {
         "--model": "a classifier directory (give two or more)",

@@ -134,6 +134,19 @@ def run_export(args):
     return 0
 
 
+def run_quantize(args):
+    """Runs `keras-transformer quantize`; prints the new directory."""
+    quantization = _runtime.import_quietly(
+        "keras_transformer.quantization", args.verbose
+    )
+    with _runtime.progress_on_stderr():
+        output = quantization.quantize_model_dir(
+            args.model_dir, args.output, overwrite=args.overwrite
+        )
+    print(os.path.abspath(output), flush=True)
+    return 0
+
+
 def run_average(args):
     """Runs `keras-transformer average-classifiers`; prints the new path."""
     ensemble = _runtime.import_quietly(

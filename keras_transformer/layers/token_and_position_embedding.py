@@ -176,9 +176,7 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
 
     def call(self, inputs, start_index=0, reverse=False, training=None):
         if reverse:
-            table = ops.cast(self.token_embeddings, self.compute_dtype)
-            # [B, T, D] x [V, D] -> [B, T, V]
-            return ops.einsum("btd,vd->btv", inputs, table)
+            return self._project_to_vocabulary(inputs)
         if isinstance(inputs, dict):
             raise ValueError(
                 "`TokenAndPositionEmbedding` expects a tensor of token ids. "
@@ -191,6 +189,44 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
             )
         positions = self.position_embedding(tokens, start_index=start_index)
         return self.dropout_layer(tokens + positions, training=training)
+
+    def _project_to_vocabulary(self, hidden):
+        """Logits [B, T, V] of hidden states [B, T, D] on the tied table.
+
+        After `model.quantize("int8")` the table holds int8 rows and one
+        scale per row (row ~= int8 / scale), so the logits are the int8
+        product divided by each row's scale; a LoRA update (rank r,
+        `lora_embeddings_a` [V, r] x `lora_embeddings_b` [r, D]) is added
+        without forming the [V, D] product.
+        """
+        embedding = self.token_embedding
+        mode = embedding.quantization_mode
+        if mode is None:
+            table = ops.cast(self.token_embeddings, self.compute_dtype)
+            # [B, T, D] x [V, D] -> [B, T, V]
+            return ops.einsum("btd,vd->btv", hidden, table)
+        if mode != "int8":
+            raise NotImplementedError(
+                "The tied output projection of `TokenAndPositionEmbedding` "
+                "supports int8 quantization only. Received: "
+                f"quantization_mode={mode!r}"
+            )
+        table = ops.cast(embedding._embeddings, self.compute_dtype)
+        scale = ops.cast(embedding.embeddings_scale, self.compute_dtype)
+        logits = ops.einsum("btd,vd->btv", hidden, table) / scale
+        if embedding.lora_enabled:
+            factor = embedding.lora_alpha / embedding.lora_rank
+            low = ops.einsum(
+                "btd,rd->btr",
+                hidden,
+                ops.cast(embedding.lora_embeddings_b, self.compute_dtype),
+            )
+            logits = logits + factor * ops.einsum(
+                "btr,vr->btv",
+                low,
+                ops.cast(embedding.lora_embeddings_a, self.compute_dtype),
+            )
+        return logits
 
     def compute_mask(self, inputs, mask=None):
         if not self.mask_zero:

@@ -66,7 +66,7 @@ def test_every_command_is_there():
     others = {path for path in LEAVES if path[0] not in ("train", "evaluate")}
     assert others == {
         ("translate",), ("generate",), ("classify",), ("export",),
-        ("average-classifiers",),
+        ("average-classifiers",), ("quantize",),
     }  # fmt: skip
 
 
