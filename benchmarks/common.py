@@ -126,3 +126,23 @@ def write_results(name, payload):
         json.dump(payload, f, indent=2)
     os.replace(tmp, path)
     return path
+
+
+def replace_between(page, start, end, block):
+    """Replaces `start`...`end` (markers included) in a file with `block`.
+
+    Atomic (a temporary file and a rename). Returns False, leaving the file
+    as it is, when the file or a marker is missing.
+    """
+    if not os.path.exists(page):
+        return False
+    with open(page, encoding="utf-8") as f:
+        text = f.read()
+    first, last = text.find(start), text.find(end)
+    if first < 0 or last < first:
+        return False
+    text = text[:first] + block + text[last + len(end) :]
+    with open(page + ".tmp", "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(page + ".tmp", page)
+    return True

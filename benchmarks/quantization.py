@@ -61,7 +61,7 @@ def _bytes(path):
     )
 
 
-def _texts(task, test_file):
+def _texts(task):
     """Up to 32 input texts for the latency runs."""
     if task == "translation":
         from keras_transformer.data import load_bundled_translation
@@ -91,7 +91,7 @@ def compare(model_dir, work, test_file=None, calls=30):
             os.path.join(work, "saved_models", f"{name}-{precision}", "1"),
             overwrite=True,
         )
-        timing = serving.measure(export, calls, _texts(task, test_file))
+        timing = serving.measure(export, calls, _texts(task))
         row = {
             "model": name,
             "task": task,
@@ -168,14 +168,9 @@ def update_docs(results_path=None, docs=DOCS):
     )
     with open(results_path, encoding="utf-8") as f:
         results = json.load(f)
-    with open(docs, encoding="utf-8") as f:
-        text = f.read()
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    text = f"{head}{BEGIN}\n{table_markdown(results)}\n{END}{tail}"
-    with open(docs + ".tmp", "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(docs + ".tmp", docs)
+    block = f"{BEGIN}\n{table_markdown(results)}\n{END}"
+    if not common.replace_between(docs, BEGIN, END, block):
+        raise ValueError(f"{docs} lacks the markers {BEGIN} ... {END}")
     return docs
 
 

@@ -596,18 +596,7 @@ def docs_table(rows, commit):
 
 def update_docs(rows, commit, page=DOCS_PAGE):
     """Replaces the table in the docs page, when the page has the markers."""
-    if not os.path.exists(page):
-        return
-    with open(page, encoding="utf-8") as f:
-        text = f.read()
-    start, end = text.find(TABLE_START), text.find(TABLE_END)
-    if start < 0 or end < start:
-        return
-    block = docs_table(rows, commit)
-    text = text[:start] + block + text[end + len(TABLE_END) :]
-    with open(page + ".tmp", "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(page + ".tmp", page)
+    common.replace_between(page, TABLE_START, TABLE_END, docs_table(rows, commit))
 
 
 def main(argv=None):

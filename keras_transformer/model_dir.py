@@ -339,15 +339,23 @@ def check_files(model_dir, names=(MODEL_FILE, TOKENIZER_FILE)):
             )
 
 
-def load_model(model_dir):
-    """The directory's Keras model (uncompiled)."""
+def load_model(model_dir, metadata=None):
+    """The directory's Keras model (uncompiled).
+
+    `metadata` (already read) saves reading `metadata.json` again for its
+    `inference.quantization`.
+    """
     import keras
 
     import keras_transformer.layers  # noqa: F401  (registers the layers)
 
     check_files(model_dir, (MODEL_FILE,))
     path = os.path.join(model_dir, MODEL_FILE)
-    quantization = _quantization(model_dir)
+    quantization = (
+        _quantization(model_dir)
+        if metadata is None
+        else metadata.get("inference", {}).get("quantization")
+    )
     if quantization:
         from keras_transformer._quantize import load_quantized_model
 
@@ -389,7 +397,11 @@ def open_model_dir(model_dir, expected_tasks=None):
     """
     metadata = read_metadata(model_dir, expected_tasks)
     check_files(model_dir)
-    return metadata, load_model(model_dir), load_tokenizer(model_dir)
+    return (
+        metadata,
+        load_model(model_dir, metadata),
+        load_tokenizer(model_dir),
+    )
 
 
 # ---------------------------------------------------------------------------

@@ -65,7 +65,7 @@ def quantize_model_dir(model_dir, output, mode="int8", overwrite=False):
             f"is kept. Received: output={output!r}"
         )
     model_dir_lib.check_files(model_dir)
-    model = model_dir_lib.load_model(model_dir)
+    model = model_dir_lib.load_model(model_dir, metadata)
     if not quantize_model(model, mode):
         raise ValueError(f"{model_dir} has no layer that {mode} applies to.")
     metadata = dict(metadata)
