@@ -343,19 +343,24 @@ def load_model(model_dir, metadata=None):
     """The directory's Keras model (uncompiled).
 
     `metadata` (already read) saves reading `metadata.json` again for its
-    `inference.quantization`.
+    `inference.quantization` (int8 weights) and `inference.lora` (an
+    adapters-only directory, rebuilt on its parent: `keras_transformer.lora`).
     """
     import keras
 
     import keras_transformer.layers  # noqa: F401  (registers the layers)
 
-    check_files(model_dir, (MODEL_FILE,))
     path = os.path.join(model_dir, MODEL_FILE)
-    quantization = (
-        _quantization(model_dir)
-        if metadata is None
-        else metadata.get("inference", {}).get("quantization")
-    )
+    if metadata is None:
+        metadata = _read_metadata_quietly(model_dir)
+    inference = metadata.get("inference") if metadata else None
+    inference = inference if isinstance(inference, dict) else {}
+    if inference.get("lora", {}).get("adapters") and not os.path.exists(path):
+        from keras_transformer.lora import load_adapted_model
+
+        return load_adapted_model(model_dir, metadata)
+    check_files(model_dir, (MODEL_FILE,))
+    quantization = inference.get("quantization")
     if quantization:
         from keras_transformer._quantize import load_quantized_model
 
@@ -363,8 +368,8 @@ def load_model(model_dir, metadata=None):
     return keras.saving.load_model(path, compile=False)
 
 
-def _quantization(model_dir):
-    """`inference.quantization` of the directory's metadata, or None."""
+def _read_metadata_quietly(model_dir):
+    """The directory's metadata dict, or None where there is none."""
     path = os.path.join(model_dir, METADATA_FILE)
     if not os.path.exists(path):
         return None
@@ -373,8 +378,7 @@ def _quantization(model_dir):
             metadata = json.load(f)
     except (OSError, json.JSONDecodeError):
         return None
-    inference = metadata.get("inference")
-    return inference.get("quantization") if isinstance(inference, dict) else None
+    return metadata if isinstance(metadata, dict) else None
 
 
 def load_tokenizer(model_dir):
@@ -396,7 +400,7 @@ def open_model_dir(model_dir, expected_tasks=None):
         `(metadata, model, tokenizer)`.
     """
     metadata = read_metadata(model_dir, expected_tasks)
-    check_files(model_dir)
+    check_files(model_dir, (TOKENIZER_FILE,))
     return (
         metadata,
         load_model(model_dir, metadata),

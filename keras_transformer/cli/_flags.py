@@ -244,6 +244,39 @@ FLAGS = {
         help="a bert-pretrain directory, or 'bundled' for the pretrained "
         "small encoder shipped with the package",
     ),
+    "--init-from": dict(
+        dest="init_from",
+        default=None,
+        metavar="DIR",
+        help="fine-tune a model directory of the same task: its tokenizer, "
+        "architecture and weights are kept (the preset and vocabulary flags "
+        "are then ignored); a classifier gets a new head when the labels "
+        "differ",
+    ),
+    "--lora-rank": dict(
+        dest="lora_rank",
+        metavar="R",
+        type=int,
+        default=None,
+        help="with --init-from: train rank-R LoRA adapters of every Dense "
+        "and EinsumDense layer (and a new head) only; every other weight "
+        "stays as it was",
+    ),
+    "--lora-alpha": dict(
+        dest="lora_alpha",
+        metavar="ALPHA",
+        type=float,
+        default=None,
+        help="LoRA scale: the update is alpha/rank * A @ B (default: rank)",
+    ),
+    "--lora-save": dict(
+        dest="lora_save",
+        default=None,
+        choices=("merged", "adapters"),
+        help="merged (default): an ordinary model with the adapters added "
+        "into its kernels; adapters: only the trained variables, loaded on "
+        "top of the --init-from directory, which must stay where it is",
+    ),
     "--architecture": dict(
         dest="architecture",
         default=None,

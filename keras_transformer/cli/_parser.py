@@ -16,6 +16,8 @@ _TSV = "source<TAB>target TSV"
 _LABELED = "label<TAB>text TSV (an optional header line)"
 _TEXT = "UTF-8 text files"
 
+_FINE_TUNING = ("--init-from", "--lora-rank", "--lora-alpha", "--lora-save")
+
 # task -> (help, flags besides `_flags.TRAIN_FLAGS`, help of its flags)
 TRAIN_TASKS = {
     "translation": (
@@ -26,6 +28,7 @@ TRAIN_TASKS = {
             "--export",
             "--learning-rate-scale",
             "--max-train-examples",
+            *_FINE_TUNING,
         ),
         {
             "--train-file": f"{_TSV} (default: the bundled English-Spanish "
@@ -45,6 +48,7 @@ TRAIN_TASKS = {
             "--sequence-length",
             "--backup-every-steps",
             "--max-train-examples",
+            *_FINE_TUNING,
         ),
         {
             "--train-file": f"{_TEXT} or directories (every file under "
@@ -69,6 +73,7 @@ TRAIN_TASKS = {
             "--ema-momentum",
             "--layer-decay",
             "--max-train-examples",
+            *_FINE_TUNING,
         ),
         {
             "--train-file": f"{_LABELED} (default: the bundled 6-genre "

@@ -192,6 +192,7 @@ def run_fit(
     extra=(),
     backup_every_steps=None,
     verbose="auto",
+    lora_callbacks=None,
 ):
     """Trains with the standard callbacks and says what will happen.
 
@@ -217,6 +218,8 @@ def run_fit(
             every N steps as well as every epoch.
         verbose: "auto" (default: bars on a terminal, a line per epoch
             otherwise), 0, 1 or 2.
+        lora_callbacks: None (default) or `(resume callback, on_best)` of a
+            LoRA run (`keras_transformer.lora.lora_callbacks`).
 
     Returns:
         A `FitResult`.
@@ -224,6 +227,10 @@ def run_fit(
     if verbose == "auto":
         verbose = default_verbose()
     meter = training.ThroughputMeter(tokens_per_batch)
+    on_best = None
+    if lora_callbacks is not None:
+        resume, on_best = lora_callbacks
+        extra = (*extra, resume)
     callbacks = list(extra) + [meter]
     if samples is not None:
         callbacks.append(
@@ -239,6 +246,7 @@ def run_fit(
         mode=mode,
         extra=callbacks,
         backup_every_steps=backup_every_steps,
+        on_best=on_best,
     )
     budget, checkpoint = callbacks[0], callbacks[-2]
     logger.info(

@@ -34,6 +34,7 @@ from keras_transformer.tasks import (
     _class_balance,
     _classifier_auto,
     _common,
+    _init_from,
     pretrain,
 )
 from keras_transformer.tasks._bert import ARCHITECTURES
@@ -62,7 +63,8 @@ def train_classifier(
     warmup_steps=None, dropout=0.1, encoder_dropout=None, pooling="first",
     token_mask_rate=0.0, ema_momentum=None, layer_decay=None,
     class_balance="auto", skip_bad_lines=False, max_train_examples=None,
-    seed=0, force=False, verbose="auto",
+    seed=0, force=False, verbose="auto", init_from=None, lora_rank=None,
+    lora_alpha=None, lora_save="merged",
 ):  # fmt: skip
     """Trains a text classifier on `label<TAB>text` data.
 
@@ -146,6 +148,20 @@ def train_classifier(
             earlier run of `output` recorded.
         verbose: "auto" (default: bars on a terminal, else a line per
             epoch), 0, 1 or 2.
+        init_from: str or None (default). A classifier directory ("bert"
+            or "ngram") to fine-tune: its tokenizer, architecture and
+            weights are kept (`architecture`, `preset`, `vocabulary_size`,
+            `pooling`, `dropout` are then its own); when the training
+            labels are not exactly its classes, in its order, the `logits`
+            layer starts afresh. The metadata's `parent` names it.
+        lora_rank: int or None (default). With `init_from`, train rank-R
+            LoRA adapters of every Dense and EinsumDense layer (and a new
+            `logits` layer) only (see `keras_transformer.lora`); every
+            other weight stays bitwise.
+        lora_alpha: float or None (default: `lora_rank`). LoRA scale.
+        lora_save: "merged" (default: an ordinary model, adapters added
+            into the kernels) or "adapters" (only the trained variables,
+            loaded on top of `init_from`).
 
     Returns:
         The metadata written to `output`: a dict with the keys of
@@ -170,6 +186,13 @@ def train_classifier(
     )
     _class_balance.check_class_balance(class_balance)
     _pretrained_encoder(pretrained)  # A wrong directory fails here.
+    _init_from.check_arguments(init_from, lora_rank, lora_alpha, lora_save)
+    parent_dir, parent = _init_from.resolve(init_from, TASK)
+    if parent is not None:
+        settings["architecture"] = _parent_architecture(
+            parent_dir, parent, architecture, pretrained
+        )
+        return train_one(output, settings)
     if architecture == "auto":
         return _classifier_auto.train_auto(
             output, settings, sys.modules[__name__]
@@ -202,9 +225,10 @@ def train_one(output, settings, tokenizer_file=None):
     architecture, seed = settings["architecture"], settings["seed"]
     sequence_length = settings["sequence_length"]
     encoder_dir, encoder = _pretrained_encoder(settings["pretrained"])
+    parent_dir, parent = _init_from.resolve(settings.get("init_from"), TASK)
     learning_rate, warmup_steps = _bert.default_rates(
         architecture,
-        encoder,
+        encoder or parent,
         settings["learning_rate"],
         settings["warmup_steps"],
     )
@@ -215,6 +239,7 @@ def train_one(output, settings, tokenizer_file=None):
         pretrained=encoder and _setting_of(settings["pretrained"]),
         learning_rate=learning_rate,
         warmup_steps=warmup_steps,
+        init_from=parent_dir,
     )
     _common.start_run(output, TASK, settings, settings["force"])
 
@@ -238,6 +263,11 @@ def train_one(output, settings, tokenizer_file=None):
         sequence_length = min(
             sequence_length, encoder["config"]["max_sequence_length"]
         )
+    if parent is not None:
+        tokenizer_file = os.path.join(parent_dir, model_dir_lib.TOKENIZER_FILE)
+        sequence_length = min(
+            sequence_length, parent["inference"]["sequence_length"]
+        )
     if tokenizer_file is not None:
         shutil.copyfile(
             tokenizer_file, os.path.join(output, model_dir_lib.TOKENIZER_FILE)
@@ -250,13 +280,23 @@ def train_one(output, settings, tokenizer_file=None):
         default_size=pretrain.DEFAULT_VOCABULARY_SIZE,
         user_defined_symbols=USER_SYMBOLS,
     )
-    model, config = _bert.build_classifier(
-        tokenizer.vocabulary_size,
-        len(class_names),
-        encoder_dir,
-        settings,
-        loss=_class_balance.make_loss(balance, counts),
-    )
+    lora = None
+    if parent is None:
+        model, config = _bert.build_classifier(
+            tokenizer.vocabulary_size,
+            len(class_names),
+            encoder_dir,
+            settings,
+            loss=_class_balance.make_loss(balance, counts),
+        )
+    else:
+        model, config, lora = _classifier_from_parent(
+            parent_dir,
+            parent,
+            class_names,
+            settings,
+            _class_balance.make_loss(balance, counts),
+        )
     encode = functools.partial(
         classification_dataset,
         tokenizer=tokenizer,
@@ -279,7 +319,9 @@ def train_one(output, settings, tokenizer_file=None):
         architecture,
         model.count_params(),
         len(texts),
-        f", from {encoder_dir}" if encoder is not None else "",
+        f", from {encoder_dir or parent_dir}"
+        if encoder is not None or parent is not None
+        else "",
         balance,
     )
 
@@ -295,6 +337,7 @@ def train_one(output, settings, tokenizer_file=None):
         monitor="val_macro_f1",
         mode="max",
         extra=ema if settings["ema_momentum"] is not None else [],
+        **_init_from.run_fit_options(lora, output),
     )
 
     # The kept model's validation and test figures; the metadata.
@@ -305,25 +348,104 @@ def train_one(output, settings, tokenizer_file=None):
             output, tokenizer, class_names, sequence_length, splits, logger
         )
     )
-    return _common.finish(
+    inference = {
+        "class_names": list(class_names),
+        "sequence_length": sequence_length,
+        "architecture": architecture,
+    }
+    if lora is not None:
+        inference["lora"] = _init_from.inference_entry(lora, parent_dir)
+    metadata = _common.finish(
         output,
         TASK,
         config=config,
         settings=settings,
-        inference={
-            "class_names": list(class_names),
-            "sequence_length": sequence_length,
-            "architecture": architecture,
-        },
+        inference=inference,
         tokenizer=tokenizer,
         data=data,
         fit_result=result,
         metrics=metrics,
-        parent=encoder_dir,
+        parent=parent_dir or encoder_dir,
         application=(
             "bert.ngram_classifier" if architecture == "ngram" else None
         ),
     )
+    _init_from.finish(output, lora)
+    return metadata
+
+
+def _parent_architecture(parent_dir, parent, architecture, pretrained):
+    """The architecture of an `init_from` run: the parent's."""
+    kept = parent["inference"].get("architecture") or {
+        "bert.bert_classifier": "bert",
+        "bert.ngram_classifier": "ngram",
+    }.get(parent.get("application"))
+    if kept not in ("bert", "ngram"):
+        raise ValueError(
+            f"{parent_dir} is a {kept!r} classifier; `init_from` takes a "
+            "'bert' or 'ngram' one (an 'auto' run keeps both in its "
+            "`candidates/` directory)."
+        )
+    if architecture not in ("auto", kept):
+        raise ValueError(
+            f"`architecture` must be {kept!r} (or 'auto') to fine-tune "
+            f"{parent_dir}. Received: architecture={architecture!r}"
+        )
+    if pretrained is not None:
+        raise ValueError(
+            "`init_from` and `pretrained` exclude each other: the parent "
+            f"classifier has its encoder. Received: pretrained={pretrained!r}"
+        )
+    return kept
+
+
+def _backbone(config):
+    """The encoder's kwargs in a classifier config (either spelling of
+    `bert_classifier`'s first argument)."""
+    return config.get("backbone") or config["backbone_or_kwargs"]
+
+
+def _classifier_from_parent(parent_dir, parent, class_names, settings, loss):
+    """The parent classifier, compiled afresh: `(model, config, lora)`.
+
+    With other labels than the parent's (or another order), a new model of
+    the parent's architecture gets every weight but the `logits` layer's.
+    """
+    from keras_transformer.applications.bert import (
+        bert_classifier,
+        ngram_classifier,
+    )
+
+    source = model_dir_lib.load_model(parent_dir, parent)
+    config = dict(parent["config"])
+    ngram = settings["architecture"] == "ngram"
+    if list(class_names) == list(parent["inference"]["class_names"]):
+        model, head = source, ()
+    else:
+        config["num_classes"] = len(class_names)
+        if ngram:
+            model = ngram_classifier(**config)
+        else:
+            model = bert_classifier(
+                _backbone(config),
+                config["num_classes"],
+                dropout=config.get("dropout", 0.1),
+                pooling=config.get("pooling", "first"),
+            )
+        for layer in model.layers:
+            if layer.name != "logits" and layer.weights:
+                layer.set_weights(source.get_layer(layer.name).get_weights())
+        head = ("logits",)
+        logger.info(
+            "The labels differ from %s's %s: a new output layer for %s.",
+            parent_dir,
+            parent["inference"]["class_names"],
+            list(class_names),
+        )
+    lora = _init_from.adapt(model, settings, head)
+    hidden = config["embedding_dim"] if ngram else _backbone(config)["hidden_dim"]
+    _bert._compile_classifier(model, hidden, settings, loss)
+    return model, config, lora
 
 
 def _setting_of(pretrained):

@@ -33,7 +33,7 @@ from keras_transformer.inference import TextGenerator
 from keras_transformer.losses import MaskedSparseCategoricalCrossentropy
 from keras_transformer.metrics import Perplexity
 from keras_transformer.optimizers import transformer_adam
-from keras_transformer.tasks import _common
+from keras_transformer.tasks import _common, _init_from
 
 logger = logging.getLogger(__name__)
 
@@ -178,18 +178,27 @@ def _make_datasets(train, valid, tokenizer, length, batch_size, seed):
     return train_data, valid_data, len(train_windows), len(valid_windows)
 
 
-def _build_model(config, warmup_steps, learning_rate_scale):
-    """A compiled `gpt_lm`; gradients are clipped to norm 1."""
+def _build_model(
+    config, warmup_steps, learning_rate_scale, parent_dir=None, settings=None
+):
+    """A compiled `gpt_lm`, new or the parent directory's (LoRA adapters
+    added when asked; gradients are clipped to norm 1), and the
+    metadata's `inference["lora"]` entry (or None)."""
     optimizer = transformer_adam(
         config["hidden_dim"], warmup_steps, learning_rate_scale, clipnorm=1.0
     )
-    model = gpt_lm(**config)
+    lora = None
+    if parent_dir is None:
+        model = gpt_lm(**config)
+    else:
+        model = model_dir_lib.load_model(parent_dir)
+        lora = _init_from.adapt(model, settings)
     model.compile(
         optimizer,
         loss=MaskedSparseCategoricalCrossentropy(),
         metrics=[Perplexity()],
     )
-    return model
+    return model, lora
 
 
 def _samples(model, tokenizer):
@@ -228,6 +237,10 @@ def train_gpt(
     force=False,
     verbose="auto",
     max_train_lines=None,
+    init_from=None,
+    lora_rank=None,
+    lora_alpha=None,
+    lora_save="merged",
 ):
     """Trains a GPT language model and writes its model directory.
 
@@ -278,6 +291,18 @@ def train_gpt(
         verbose: "auto" (default), 0, 1 or 2: Keras' `fit` verbosity;
             "auto" is a progress bar on a terminal, else a line per epoch.
         max_train_lines: deprecated name of `max_train_examples`.
+        init_from: str or None (default). A GPT directory to fine-tune:
+            its tokenizer, architecture and weights are kept (`preset`,
+            `vocabulary_size` are then ignored; `sequence_length` may not
+            exceed its positions) and a fresh optimizer trains them on
+            `train_files`; the metadata's `parent` names it.
+        lora_rank: int or None (default). With `init_from`, train rank-R
+            LoRA adapters of every Dense and EinsumDense layer only (see
+            `keras_transformer.lora`); every other weight stays bitwise.
+        lora_alpha: float or None (default: `lora_rank`). LoRA scale.
+        lora_save: "merged" (default: an ordinary model, adapters added
+            into the kernels) or "adapters" (only the trained variables,
+            loaded on top of `init_from`).
 
     Returns:
         A dict: `output_dir/metadata.json`, with the keys of
@@ -299,6 +324,15 @@ def train_gpt(
     )
     max_train_examples = settings["max_train_examples"]
     get_preset(TASK, preset)  # An unknown preset fails here.
+    _init_from.check_arguments(init_from, lora_rank, lora_alpha, lora_save)
+    parent_dir, parent = _init_from.resolve(init_from, TASK)
+    if parent is not None and sequence_length is not None:
+        most = parent["inference"]["max_sequence_length"]
+        if sequence_length > most:
+            raise ValueError(
+                f"`sequence_length` may not exceed the {most} positions of "
+                f"{parent_dir}. Received: sequence_length={sequence_length}"
+            )
     _common.check_positive(
         integers=[
             ("epochs", epochs),
@@ -328,8 +362,11 @@ def train_gpt(
     settings.update(
         train_files=_common.abspath(train_files),
         valid_files=_common.abspath(valid_files),
+        init_from=parent_dir,
     )
     _common.start_run(output_dir, TASK, settings, force)
+    if parent_dir is not None:
+        _init_from.copy_tokenizer(parent_dir, output_dir)
     keras.utils.set_random_seed(seed)
 
     entries = {"settings": settings}  # The metadata entries, gathered.
@@ -350,19 +387,36 @@ def train_gpt(
         byte_fallback=vocabulary_size is None
         or vocabulary_size >= BYTE_FALLBACK_MIN_VOCABULARY,
     )
-    config = _model_config(preset, tokenizer.vocabulary_size, sequence_length)
-    length = config["max_sequence_length"]
+    if parent is None:
+        config = _model_config(
+            preset, tokenizer.vocabulary_size, sequence_length
+        )
+        length = config["max_sequence_length"]
+    else:
+        config = dict(parent["config"])
+        length = sequence_length or parent["inference"]["max_sequence_length"]
     entries.update(
         tokenizer=tokenizer,
         config=config,
-        inference={"max_sequence_length": length},
+        inference={
+            "max_sequence_length": parent["inference"]["max_sequence_length"]
+            if parent is not None
+            else length
+        },
+        parent=parent_dir,
     )
 
     train_data, valid_data, *windows = _make_datasets(
         train, valid, tokenizer, length, batch_size, seed
     )
     entries["data"].update(train_examples=windows[0], valid_examples=windows[1])
-    model = _build_model(config, warmup_steps, learning_rate_scale)
+    model, lora = _build_model(
+        config, warmup_steps, learning_rate_scale, parent_dir, settings
+    )
+    if lora is not None:
+        entries["inference"]["lora"] = _init_from.inference_entry(
+            lora, parent_dir
+        )
     fit_result = _common.run_fit(
         model,
         train_data,
@@ -380,8 +434,13 @@ def train_gpt(
         samples=_samples(model, tokenizer),
         backup_every_steps=backup_every_steps,
         verbose=verbose,
+        **_init_from.run_fit_options(lora, output_dir, backup_every_steps),
     )
-    return _common.finish_training(output_dir, TASK, model, fit_result, entries)
+    metadata = _common.finish_training(
+        output_dir, TASK, model, fit_result, entries
+    )
+    _init_from.finish(output_dir, lora)
+    return metadata
 
 
 # ---------------------------------------------------------------------------

@@ -36,7 +36,7 @@ from keras_transformer.inference import (
 from keras_transformer.losses import MaskedSparseCategoricalCrossentropy
 from keras_transformer.metrics import MaskedAccuracy, corpus_bleu
 from keras_transformer.optimizers import transformer_adam
-from keras_transformer.tasks import _auto_preset, _common
+from keras_transformer.tasks import _auto_preset, _common, _init_from
 
 logger = logging.getLogger(__name__)
 
@@ -154,9 +154,19 @@ def _make_datasets(train, valid, tokenizer, batch_size, max_length, seed):
     return train_data, _common.known_cardinality(valid_data)
 
 
-def _build_model(config, warmup_steps, learning_rate_scale, jit_compile):
-    """A compiled `transformer_seq2seq` (label smoothing 0.1)."""
-    model = transformer_seq2seq(**config)
+def _build_model(
+    config, warmup_steps, learning_rate_scale, jit_compile, parent_dir=None,
+    settings=None,
+):  # fmt: skip
+    """A compiled `transformer_seq2seq` (label smoothing 0.1), new or the
+    parent directory's (LoRA adapters added when asked), and the metadata's
+    `inference["lora"]` entry (or None)."""
+    lora = None
+    if parent_dir is None:
+        model = transformer_seq2seq(**config)
+    else:
+        model = model_dir_lib.load_model(parent_dir)
+        lora = _init_from.adapt(model, settings)
     model.compile(
         optimizer=transformer_adam(
             config["hidden_dim"], warmup_steps, learning_rate_scale
@@ -165,7 +175,7 @@ def _build_model(config, warmup_steps, learning_rate_scale, jit_compile):
         metrics=[MaskedAccuracy(name="accuracy")],
         jit_compile=jit_compile,
     )
-    return model
+    return model, lora
 
 
 def _monitors(model, tokenizer, valid, valid_data, max_length, output_dir):
@@ -211,6 +221,10 @@ def train_translation(
     force=False,
     verbose="auto",
     max_train_pairs=None,
+    init_from=None,
+    lora_rank=None,
+    lora_alpha=None,
+    lora_save="merged",
 ):
     """Trains a translation model and writes its model directory.
 
@@ -256,6 +270,18 @@ def train_translation(
         verbose: "auto" (default: bars on a terminal, a line per epoch
             otherwise), 0, 1 or 2.
         max_train_pairs: deprecated name of `max_train_examples`.
+        init_from: str or None (default). A translation directory to
+            fine-tune: its tokenizer, architecture and weights are kept
+            (`preset`, `vocabulary_size` are then ignored) and a fresh
+            optimizer trains them on `train_file`; the metadata's `parent`
+            names it.
+        lora_rank: int or None (default). With `init_from`, train rank-R
+            LoRA adapters of every Dense and EinsumDense layer only (see
+            `keras_transformer.lora`); every other weight stays bitwise.
+        lora_alpha: float or None (default: `lora_rank`). LoRA scale.
+        lora_save: "merged" (default: an ordinary model, adapters added
+            into the kernels) or "adapters" (only the trained variables,
+            loaded on top of `init_from`).
 
     Returns:
         The metadata dict written to `metadata.json` (the keys of
@@ -275,9 +301,15 @@ def train_translation(
         renamed=("max_train_examples", "max_train_pairs"),
     )
     max_train_examples = settings["max_train_examples"]
-    auto = preset == AUTO
+    _init_from.check_arguments(init_from, lora_rank, lora_alpha, lora_save)
+    parent_dir, parent = _init_from.resolve(init_from, TASK)
+    auto = preset == AUTO and parent is None
     # An unknown preset fails here, before any work.
-    config = get_preset(TASK, _auto_preset.CANDIDATES[-1] if auto else preset)
+    config = get_preset(
+        TASK, _auto_preset.CANDIDATES[-1] if preset == AUTO else preset
+    )
+    if parent is not None:
+        config = dict(parent["config"])
     _common.check_positive(
         integers=[
             ("epochs", epochs),
@@ -309,8 +341,11 @@ def train_translation(
         vocabulary_size=vocabulary_size,
         warmup_steps=warmup_steps,
         learning_rate_scale=learning_rate_scale,
+        init_from=parent_dir,
     )
     _common.start_run(output_dir, TASK, settings, force)
+    if parent_dir is not None:
+        _init_from.copy_tokenizer(parent_dir, output_dir)
     keras.utils.set_random_seed(seed)
     if jit_compile is None:
         jit_compile = default_jit_compile()
@@ -326,7 +361,11 @@ def train_translation(
         seed,
         default_size=config["vocabulary_size"],
     )
-    max_length = config["max_sequence_length"]
+    max_length = (
+        parent["inference"]["max_length"]
+        if parent is not None
+        else config["max_sequence_length"]
+    )
     tokens_per_pair = count_target_tokens(train[1], tokenizer, max_length)
     if auto:
         preset, config, warmup_steps, learning_rate_scale = _resolve_auto(
@@ -342,7 +381,15 @@ def train_translation(
     datasets = _make_datasets(
         train, valid, tokenizer, batch_size, max_length, seed
     )
-    model = _build_model(config, warmup_steps, learning_rate_scale, jit_compile)
+    model, lora = _build_model(
+        config, warmup_steps, learning_rate_scale, jit_compile,
+        parent_dir, settings,
+    )  # fmt: skip
+    if lora is not None:
+        entries["inference"]["lora"] = _init_from.inference_entry(
+            lora, parent_dir
+        )
+    entries["parent"] = parent_dir
     samples, attention = _monitors(
         model, tokenizer, valid, datasets[1], max_length, output_dir
     )
@@ -359,8 +406,13 @@ def train_translation(
         samples=samples,
         extra=(attention,),
         verbose=verbose,
+        **_init_from.run_fit_options(lora, output_dir),
     )
-    return _common.finish_training(output_dir, TASK, model, fit_result, entries)
+    metadata = _common.finish_training(
+        output_dir, TASK, model, fit_result, entries
+    )
+    _init_from.finish(output_dir, lora)
+    return metadata
 
 
 def _resolve_auto(

@@ -94,10 +94,12 @@ class AtomicBestCheckpoint(keras.callbacks.Callback):
         path: destination `.keras` file.
         monitor: the log key to watch (e.g. "val_loss").
         mode: "min" or "max".
+        on_save: None or a callable `model -> None` run after each save.
     """
 
-    def __init__(self, path, monitor="val_loss", mode="min"):
+    def __init__(self, path, monitor="val_loss", mode="min", on_save=None):
         super().__init__()
+        self.on_save = on_save
         if mode not in ("min", "max"):
             raise ValueError(
                 f"`mode` must be min or max. Received: mode={mode}"
@@ -132,6 +134,8 @@ class AtomicBestCheckpoint(keras.callbacks.Callback):
         if better:
             self.best = float(value)
             model_dir.atomic_save_model(self.model, self.path)
+            if self.on_save is not None:
+                self.on_save(self.model)
             model_dir.write_json_atomic(
                 self._record_path,
                 {"monitor": self.monitor, "best": self.best, "epoch": epoch},
@@ -143,6 +147,8 @@ class AtomicBestCheckpoint(keras.callbacks.Callback):
         # still leaves a loadable model.
         if not os.path.exists(self.path):
             model_dir.atomic_save_model(self.model, self.path)
+            if self.on_save is not None:
+                self.on_save(self.model)
 
 
 class AttentionMapLogger(keras.callbacks.Callback):
@@ -300,6 +306,7 @@ def standard_callbacks(
     mode="min",
     extra=(),
     backup_every_steps=None,
+    on_best=None,
 ):
     """The callbacks every `train` command uses.
 
@@ -313,6 +320,8 @@ def standard_callbacks(
         backup_every_steps: also back up every N batches (default: at the
             end of every epoch only). A restarted run continues from the
             last backup: weights, optimizer state and step count.
+        on_best: None or a callable `model -> None` run after each save of
+            the best model (a LoRA run saves its adapters there).
 
     Returns:
         A list: TimeBudget, ProgressBar, AtomicBackupAndRestore, *extra,
@@ -330,6 +339,7 @@ def standard_callbacks(
             os.path.join(output_dir, model_dir.MODEL_FILE),
             monitor=monitor,
             mode=mode,
+            on_save=on_best,
         ),
         keras.callbacks.TensorBoard(
             os.path.join(output_dir, model_dir.LOGS_DIR)

@@ -15,6 +15,7 @@ def results_dir(tmp_path, monkeypatch):
     return tmp_path
 
 
+@pytest.mark.slow  # long: run with -m slow
 def test_quality_benchmark_runs_both_pairs(results_dir):
     from benchmarks import quality
 

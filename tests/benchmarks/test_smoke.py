@@ -34,6 +34,7 @@ def test_generation_benchmark_runs(results_dir):
     assert all(r["new_tokens_per_s"] > 0 for r in payload["rows"])
 
 
+@pytest.mark.slow  # long: run with -m slow
 def test_train_throughput_benchmark_runs(results_dir):
     from benchmarks import train_throughput
 

@@ -25,6 +25,7 @@ def _run(mode):
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow  # long: run with -m slow
 def test_mirrored_two_cpus_matches_one_device():
     single = _run("single")
     mirrored = _run("mirrored")

@@ -146,6 +146,7 @@ def test_prepare_writes_wrapped_ids_that_decode_to_the_text(prepared):
     assert decoded.numpy()[0].decode() == first_kept
 
 
+@pytest.mark.slow  # long: run with -m slow
 def test_train_then_package_gives_a_pretrained_encoder(prepared, tmp_path):
     import keras
     from keras_transformer.applications.bert import bert_masked_lm

@@ -117,6 +117,7 @@ def _classifier_weights(model_dir):
     return [w.numpy() for w in model.trainable_weights]
 
 
+@pytest.mark.slow  # long: run with -m slow
 def test_ema_checkpoint_holds_the_averaged_weights(tmp_path):
     # Keras starts the average at the weights after the first step; with a
     # momentum near 1 it stays there, so after 12 steps the saved model

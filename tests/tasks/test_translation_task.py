@@ -276,6 +276,7 @@ def test_missing_or_wrong_model_directory(tmp_path):
         export_translation(str(incomplete), str(tmp_path / "out" / "1"))
 
 
+@pytest.mark.slow  # long: run with -m slow
 def test_example_script_runs(tmp_path, capsys):
     import runpy
 
@@ -305,6 +306,7 @@ def test_example_script_runs(tmp_path, capsys):
     assert "BLEU" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # long: run with -m slow
 def test_time_budget_stops_cleanly_and_training_resumes(trained, tmp_path):
     root, _, _, _, _ = trained
     kwargs = dict(
