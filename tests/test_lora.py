@@ -53,8 +53,8 @@ def data(tmp_path_factory):
 def _train(task, output, init_from, data, **kwargs):
     common = dict(
         init_from=str(init_from), epochs=1, steps_per_epoch=3, verbose=0,
-        **kwargs,
     )  # fmt: skip
+    common.update(kwargs)
     if task == "translation":
         from keras_transformer.tasks.translation import train_translation
 
