@@ -27,6 +27,7 @@ ARCHITECTURES = ("auto", "bert", "ngram")
 CLASS_BALANCE_MODES = ("auto", "none", "weighted", "logit_adjust")
 POOLING_MODES = ("first", "mean")
 AVERAGE_MODES = ("weights", "probabilities")
+LORA_SAVE_MODES = ("merged", "adapters")
 
 # With --max-minutes and no --epochs, the time budget decides when to stop.
 BUDGET_EPOCHS = 1000
@@ -272,7 +273,7 @@ FLAGS = {
     "--lora-save": dict(
         dest="lora_save",
         default=None,
-        choices=("merged", "adapters"),
+        choices=LORA_SAVE_MODES,
         help="merged (default): an ordinary model with the adapters added "
         "into its kernels; adapters: only the trained variables, loaded on "
         "top of the --init-from directory, which must stay where it is",

@@ -124,6 +124,9 @@ def test_the_choices_are_the_librarys():
     assert _flags.ARCHITECTURES == tuple(classifier.ARCHITECTURES)
     assert _flags.POOLING_MODES == tuple(classifier.POOLING_MODES)
     assert _flags.CLASS_BALANCE_MODES == tuple(classifier.CLASS_BALANCE_MODES)
+    from keras_transformer import lora
+
+    assert _flags.LORA_SAVE_MODES == lora.LORA_SAVE_MODES
     assert _flags.AVERAGE_MODES == tuple(ensemble.AVERAGE_MODES)
 
 
