@@ -41,30 +41,6 @@ def _adaptable(layer):
     return type(layer) in kinds and layer.built and not layer.lora_enabled
 
 
-def check_lora_arguments(rank, alpha=None, save="merged"):
-    """Raises `ValueError` naming a bad `lora_rank`, `lora_alpha` or
-    `lora_save`."""
-    for name, value in (("lora_rank", rank), ("lora_alpha", alpha)):
-        if value is not None and (
-            isinstance(value, bool)
-            or not isinstance(value, (int, float))
-            or not value > 0
-        ):
-            raise ValueError(
-                f"`{name}` must be a positive number. Received: "
-                f"{name}={value!r}"
-            )
-    if rank is not None and int(rank) != rank:
-        raise ValueError(
-            f"`lora_rank` must be an integer. Received: lora_rank={rank!r}"
-        )
-    if save not in LORA_SAVE_MODES:
-        raise ValueError(
-            f"`lora_save` must be one of {LORA_SAVE_MODES}. Received: "
-            f"lora_save={save!r}"
-        )
-
-
 def enable_lora(model, rank, alpha=None, train_layers=()):
     """Adds LoRA adapters and freezes everything else, in place.
 
@@ -86,7 +62,10 @@ def enable_lora(model, rank, alpha=None, train_layers=()):
     >>> enable_lora(model, rank=2)["trainable_parameters"]
     24
     """
-    check_lora_arguments(rank, alpha)
+    if isinstance(rank, bool) or int(rank) != rank or rank < 1:
+        raise ValueError(
+            f"`rank` must be a positive integer. Received: {rank!r}"
+        )
     keep = set(train_layers)
     layers = list(model._flatten_layers(include_self=False))
     whole = [layer for layer in layers if layer.name in keep]
@@ -98,7 +77,9 @@ def enable_lora(model, rank, alpha=None, train_layers=()):
         layer.enable_lora(int(rank), lora_alpha=alpha)
         adapted += 1
     if not adapted:
-        raise ValueError("The model has no Dense or EinsumDense layer to adapt.")
+        raise ValueError(
+            "The model has no Dense or EinsumDense layer to adapt."
+        )
     for variable in model.variables:
         name = variable.path.rsplit("/", 1)[-1]
         variable.trainable = name.startswith("lora_") or id(variable) in trained
@@ -171,7 +152,9 @@ def load_adapted_model(model_dir, metadata):
             f"{model_dir} holds LoRA adapters of {parent}, which is gone; "
             "restore it or retrain with lora_save='merged'."
         )
-    with open(os.path.join(model_dir, ARCHITECTURE_FILE), encoding="utf-8") as f:
+    with open(
+        os.path.join(model_dir, ARCHITECTURE_FILE), encoding="utf-8"
+    ) as f:
         config = json.load(f)
     model = keras.saving.deserialize_keras_object(config)
     base = _values(model_dir_lib.load_model(parent).variables)
@@ -303,7 +286,8 @@ def _lora_resume_class():
 
         def _save(self):
             arrays = {
-                f"model/{k}": v for k, v in _values(self.model.variables).items()
+                f"model/{k}": v
+                for k, v in _values(self.model.variables).items()
             }
             arrays.update(
                 {

@@ -169,9 +169,9 @@ def test_classifier_with_new_labels_gets_a_new_head(parents, data, tmp_path):
         "classifier", tmp_path / "child", parent, data, lora_rank=RANK
     )
     names = metadata["inference"]["class_names"]
-    assert names != model_dir_lib.read_metadata(parent)["inference"][
-        "class_names"
-    ]
+    assert (
+        names != model_dir_lib.read_metadata(parent)["inference"]["class_names"]
+    )
     assert metadata["inference"]["lora"]["train_layers"] == ["logits"]
     child = model_dir_lib.load_model(tmp_path / "child")
     assert child.get_layer("logits").kernel.shape[-1] == len(names)

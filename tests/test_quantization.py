@@ -126,9 +126,10 @@ def test_quantized_directory_round_trips(quantized_dirs, task):
     assert metadata["inference"]["quantization"] == "int8"
     assert metadata["parent"] == str(float_dir)
     # The original is untouched.
-    assert model_dir_lib.read_metadata(float_dir)["inference"].get(
-        "quantization"
-    ) is None
+    assert (
+        model_dir_lib.read_metadata(float_dir)["inference"].get("quantization")
+        is None
+    )
 
 
 def test_quantized_directories_serve_through_load(quantized_dirs):

@@ -1,8 +1,16 @@
 """Fine-tuning a model directory (`init_from`), fully or with LoRA.
 
 Every training runner of translation, GPT and the classifier takes
-`init_from=DIR` (a directory of the same task), `lora_rank`, `lora_alpha`
-and `lora_save`. The run keeps the parent's tokenizer (copied into the new
+- `init_from`: str or None (default), a directory of the same task;
+- `lora_rank`: int or None (default). With `init_from`, train rank-R LoRA
+  adapters of every Dense and EinsumDense layer (and a new classifier
+  head) only; every other weight stays bitwise as it was;
+- `lora_alpha`: float or None (default: `lora_rank`), the LoRA scale;
+- `lora_save`: "merged" (default: an ordinary model, the adapters added
+  into the kernels) or "adapters" (only the trained variables, loaded on
+  top of `init_from`, which must stay where it is).
+
+The run keeps the parent's tokenizer (copied into the new
 directory), its architecture and its weights, compiles a fresh optimizer
 and trains on the user's data; the metadata's `parent` names the
 directory. With `lora_rank` only adapters (and a new classification head)
@@ -15,16 +23,23 @@ import shutil
 
 from keras_transformer import lora as lora_lib
 from keras_transformer import model_dir as model_dir_lib
+from keras_transformer.tasks import _common
 
 logger = logging.getLogger(__name__)
 
 
 def check_arguments(init_from, lora_rank, lora_alpha, lora_save):
     """Raises `ValueError` naming a bad fine-tuning argument."""
-    lora_lib.check_lora_arguments(lora_rank, lora_alpha, lora_save)
-    if init_from is None and (
-        lora_rank is not None or lora_alpha is not None
-    ):
+    _common.check_positive(
+        integers=[("lora_rank", lora_rank)],
+        numbers=[("lora_alpha", lora_alpha)],
+    )
+    if lora_save not in lora_lib.LORA_SAVE_MODES:
+        raise ValueError(
+            f"`lora_save` must be one of {lora_lib.LORA_SAVE_MODES}. "
+            f"Received: lora_save={lora_save!r}"
+        )
+    if init_from is None and (lora_rank is not None or lora_alpha is not None):
         raise ValueError(
             "`lora_rank` and `lora_alpha` need `init_from` (the model whose "
             f"weights the adapters adapt). Received: lora_rank={lora_rank!r}"

@@ -154,14 +154,9 @@ def train_classifier(
             `pooling`, `dropout` are then its own); when the training
             labels are not exactly its classes, in its order, the `logits`
             layer starts afresh. The metadata's `parent` names it.
-        lora_rank: int or None (default). With `init_from`, train rank-R
-            LoRA adapters of every Dense and EinsumDense layer (and a new
-            `logits` layer) only (see `keras_transformer.lora`); every
-            other weight stays bitwise.
-        lora_alpha: float or None (default: `lora_rank`). LoRA scale.
-        lora_save: "merged" (default: an ordinary model, adapters added
-            into the kernels) or "adapters" (only the trained variables,
-            loaded on top of `init_from`).
+        lora_rank, lora_alpha, lora_save: LoRA fine-tuning of `init_from`
+            (see `keras_transformer.tasks._init_from`); a new `logits`
+            layer trains whole.
 
     Returns:
         The metadata written to `output`: a dict with the keys of
@@ -443,7 +438,9 @@ def _classifier_from_parent(parent_dir, parent, class_names, settings, loss):
             list(class_names),
         )
     lora = _init_from.adapt(model, settings, head)
-    hidden = config["embedding_dim"] if ngram else _backbone(config)["hidden_dim"]
+    hidden = (
+        config["embedding_dim"] if ngram else _backbone(config)["hidden_dim"]
+    )
     _bert._compile_classifier(model, hidden, settings, loss)
     return model, config, lora
 

@@ -275,13 +275,8 @@ def train_translation(
             (`preset`, `vocabulary_size` are then ignored) and a fresh
             optimizer trains them on `train_file`; the metadata's `parent`
             names it.
-        lora_rank: int or None (default). With `init_from`, train rank-R
-            LoRA adapters of every Dense and EinsumDense layer only (see
-            `keras_transformer.lora`); every other weight stays bitwise.
-        lora_alpha: float or None (default: `lora_rank`). LoRA scale.
-        lora_save: "merged" (default: an ordinary model, adapters added
-            into the kernels) or "adapters" (only the trained variables,
-            loaded on top of `init_from`).
+        lora_rank, lora_alpha, lora_save: LoRA fine-tuning of `init_from`
+            (see `keras_transformer.tasks._init_from`).
 
     Returns:
         The metadata dict written to `metadata.json` (the keys of

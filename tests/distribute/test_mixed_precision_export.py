@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 
 
-@pytest.mark.parametrize("precision", ["bfloat16", pytest.param("float16", marks=pytest.mark.slow)])
+@pytest.mark.parametrize(
+    "precision", ["bfloat16", pytest.param("float16", marks=pytest.mark.slow)]
+)
 def test_classifier_trained_mixed_exports_float32(tmp_path, precision):
     import keras
     import tensorflow as tf
