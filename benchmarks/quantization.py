@@ -20,8 +20,7 @@ import argparse
 import os
 import tempfile
 
-from benchmarks import common
-from benchmarks import serving
+from benchmarks import common, serving
 
 _QUALITY = {
     "translation": ("bleu", "chrf"),

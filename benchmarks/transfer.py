@@ -596,7 +596,9 @@ def docs_table(rows, commit):
 
 def update_docs(rows, commit, page=DOCS_PAGE):
     """Replaces the table in the docs page, when the page has the markers."""
-    common.replace_between(page, TABLE_START, TABLE_END, docs_table(rows, commit))
+    common.replace_between(
+        page, TABLE_START, TABLE_END, docs_table(rows, commit)
+    )
 
 
 def main(argv=None):

@@ -13,15 +13,16 @@ training is an ordinary model holding `W + (alpha / rank) * A @ B`: that
 is the "merged" directory (`lora_save="merged"`, the default), as fast as
 the parent. The same merge is why a Keras backup cannot resume LoRA
 training (it reloads the merged kernel and zeroes both factors, whose
-gradients are then zero); `LoraResume` keeps the exact variables beside
-the backup. With `lora_save="adapters"` the directory holds only the
-trained variables (`ADAPTERS_FILE`) and the architecture
-(`ARCHITECTURE_FILE`); `load_adapted_model` rebuilds it from the parent
-directory named in the metadata, which must stay where it was.
+gradients are then zero); `keras_transformer.tasks._init_from.LoraResume`
+keeps the exact variables beside the backup. With `lora_save="adapters"`
+the directory holds only the trained variables (`ADAPTERS_FILE`) and the
+architecture (`ARCHITECTURE_FILE`); `model_dir.load_model` rebuilds it
+(`rebuild`) on the parent directory named in the metadata, which must
+stay where it was. No model-directory code here, so `model_dir` can
+import this module.
 """
 
 import io
-import json
 import os
 
 import numpy as np
@@ -92,18 +93,18 @@ def enable_lora(model, rank, alpha=None, train_layers=()):
     }
 
 
-def _weights(variables):
+def weights_of(variables):
     """The variables but dropout's seed states, whose paths carry a
     process-wide counter (they differ between two builds of a model)."""
     return [v for v in variables if "seed_generator" not in v.path]
 
 
-def _values(variables):
-    return {v.path: np.asarray(v.numpy()) for v in _weights(variables)}
+def variable_values(variables):
+    return {v.path: np.asarray(v.numpy()) for v in weights_of(variables)}
 
 
 def _assign(variables, values, what):
-    variables = _weights(variables)
+    variables = weights_of(variables)
     missing = [v.path for v in variables if v.path not in values]
     if missing:
         raise ValueError(f"{what} has no value for {missing[:5]}")
@@ -117,57 +118,44 @@ def _assign(variables, values, what):
         variable.assign(value)
 
 
-def _write_npz(path, arrays):
-    from keras_transformer import model_dir as model_dir_lib
-
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    model_dir_lib.atomic_write_bytes(path, buffer.getvalue())
-
-
-def _read_npz(path):
+def read_npz(path):
     with np.load(path) as data:
         return {k: data[k] for k in data.files}
 
 
-def save_adapters(model, path):
-    """Writes the trainable variables (adapters, a new head) to `path`."""
-    _write_npz(path, _values(model.trainable_variables))
+def npz_bytes(arrays):
+    """`{name: array}` as the bytes of an `.npz` file."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
 
 
-def load_adapted_model(model_dir, metadata):
+def rebuild(config, parent, adapters, entry):
     """The merged model of an adapters-only directory (uncompiled).
 
-    Rebuilds the architecture, loads the parent directory's weights by
-    variable path, adds the adapters and merges them into the kernels.
+    Args:
+        config: the architecture (`ARCHITECTURE_FILE`), without adapters.
+        parent: the parent directory's `keras.Model`.
+        adapters: `{variable path: array}` of the trained variables.
+        entry: the metadata's `inference["lora"]` (rank, alpha,
+            train_layers).
     """
     import keras
 
-    from keras_transformer import model_dir as model_dir_lib
-
-    lora = metadata["inference"]["lora"]
-    parent = lora["parent"]
-    if not os.path.isdir(parent):
-        raise model_dir_lib.ModelDirectoryError(
-            f"{model_dir} holds LoRA adapters of {parent}, which is gone; "
-            "restore it or retrain with lora_save='merged'."
-        )
-    with open(
-        os.path.join(model_dir, ARCHITECTURE_FILE), encoding="utf-8"
-    ) as f:
-        config = json.load(f)
     model = keras.saving.deserialize_keras_object(config)
-    base = _values(model_dir_lib.load_model(parent).variables)
-    adapters = _read_npz(os.path.join(model_dir, ADAPTERS_FILE))
-    own = [v for v in model.variables if v.path in adapters]
+    base = variable_values(parent.variables)
     _assign(
         [v for v in model.variables if v.path not in adapters],
         base,
-        f"The parent {parent}",
+        "The parent model",
     )
-    _assign(own, adapters, "The adapters")  # a new head, if any
+    _assign(
+        [v for v in model.variables if v.path in adapters],
+        adapters,
+        "The adapters",
+    )  # a new head, if any
     enable_lora(
-        model, lora["rank"], lora["alpha"], train_layers=lora["train_layers"]
+        model, entry["rank"], entry["alpha"], train_layers=entry["train_layers"]
     )
     _assign(model.trainable_variables, adapters, "The adapters")
     return merged(model)
@@ -179,7 +167,7 @@ def merged(model):
 
     import keras
 
-    config = _strip_lora(keras.saving.serialize_keras_object(model))
+    config = strip_lora(keras.saving.serialize_keras_object(model))
     plain = keras.saving.deserialize_keras_object(config)
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "merged.weights.h5")
@@ -188,120 +176,13 @@ def merged(model):
     return plain
 
 
-def _strip_lora(config):
+def strip_lora(config):
     if isinstance(config, dict):
         return {
-            k: _strip_lora(v)
+            k: strip_lora(v)
             for k, v in config.items()
             if k not in ("lora_rank", "lora_alpha")
         }
     if isinstance(config, list):
-        return [_strip_lora(v) for v in config]
+        return [strip_lora(v) for v in config]
     return config
-
-
-def write_adapters_directory(output_dir, model, adapters_path):
-    """Turns a finished LoRA run's directory into an adapters-only one.
-
-    The best epoch's adapters are at `adapters_path`; the architecture is
-    written, then the merged `model.keras` removed (the metadata already
-    names the adapters, so the directory loads at every point).
-    """
-    import keras
-
-    from keras_transformer import model_dir as model_dir_lib
-
-    config = _strip_lora(keras.saving.serialize_keras_object(model))
-    model_dir_lib.write_json_atomic(
-        os.path.join(output_dir, ARCHITECTURE_FILE), config
-    )
-    final = os.path.join(output_dir, ADAPTERS_FILE)
-    if os.path.abspath(adapters_path) != os.path.abspath(final):
-        os.replace(adapters_path, final)
-    path = os.path.join(output_dir, model_dir_lib.MODEL_FILE)
-    if os.path.exists(path):
-        os.remove(path)
-
-
-def lora_callbacks(output_dir, save_every_steps=None):
-    """`(LoraResume, on_best)` for a LoRA run of `output_dir`: the exact
-    state for resuming, and the best epoch's adapters."""
-    from keras_transformer import model_dir as model_dir_lib
-
-    resume = LoraResume(
-        os.path.join(output_dir, model_dir_lib.BACKUP_DIR), save_every_steps
-    )
-
-    def on_best(model):
-        save_adapters(model, os.path.join(output_dir, ADAPTERS_FILE))
-
-    return resume, on_best
-
-
-def _lora_resume_class():
-    import keras
-
-    class LoraResume(keras.callbacks.Callback):
-        """Keeps the exact model and optimizer variables of a LoRA run
-        beside its Keras backup, and puts them back when a run resumes
-        (see the module docstring for why the Keras backup cannot)."""
-
-        def __init__(self, backup_dir, save_every_steps=None):
-            super().__init__()
-            self.path = os.path.join(backup_dir, STATE_FILE)
-            self.save_every_steps = save_every_steps
-            self._restored = False
-            self._batches = 0
-
-        def on_train_batch_end(self, batch, logs=None):
-            # At the steps `AtomicBackupAndRestore` backs up at too.
-            self._batches += 1
-            if self.save_every_steps and (
-                self._batches % self.save_every_steps == 0
-            ):
-                self._save()
-
-        def _variables(self):
-            return list(self.model.variables) + list(
-                self.model.optimizer.variables
-            )
-
-        def on_epoch_begin(self, epoch, logs=None):
-            # After `BackupAndRestore.on_train_begin` has loaded its
-            # (merged) weights and optimizer state.
-            if self._restored or not os.path.exists(self.path):
-                self._restored = True
-                return
-            values = _read_npz(self.path)
-            for variable in _weights(self.model.variables):
-                variable.assign(values[f"model/{variable.path}"])
-            for variable in _weights(self.model.optimizer.variables):
-                key = f"optimizer/{variable.path}"
-                if key in values:
-                    variable.assign(values[key])
-            self._restored = True
-
-        def on_epoch_end(self, epoch, logs=None):
-            self._save()
-
-        def _save(self):
-            arrays = {
-                f"model/{k}": v
-                for k, v in _values(self.model.variables).items()
-            }
-            arrays.update(
-                {
-                    f"optimizer/{k}": v
-                    for k, v in _values(self.model.optimizer.variables).items()
-                }
-            )
-            os.makedirs(os.path.dirname(self.path), exist_ok=True)
-            _write_npz(self.path, arrays)
-
-    return LoraResume
-
-
-def LoraResume(backup_dir, save_every_steps=None):  # noqa: N802
-    """The resume callback (its class is built on first use, so importing
-    this module does not import Keras)."""
-    return _lora_resume_class()(backup_dir, save_every_steps)

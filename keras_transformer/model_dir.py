@@ -355,10 +355,8 @@ def load_model(model_dir, metadata=None):
         metadata = _read_metadata_quietly(model_dir)
     inference = metadata.get("inference") if metadata else None
     inference = inference if isinstance(inference, dict) else {}
-    if inference.get("lora", {}).get("adapters") and not os.path.exists(path):
-        from keras_transformer.lora import load_adapted_model
-
-        return load_adapted_model(model_dir, metadata)
+    if _adapters_only(model_dir, inference):
+        return _load_adapted_model(model_dir, inference["lora"])
     check_files(model_dir, (MODEL_FILE,))
     quantization = inference.get("quantization")
     if quantization:
@@ -366,6 +364,36 @@ def load_model(model_dir, metadata=None):
 
         return load_quantized_model(path, quantization)
     return keras.saving.load_model(path, compile=False)
+
+
+def _adapters_only(model_dir, inference):
+    """Whether the directory holds LoRA adapters only (no `model.keras`)."""
+    lora = inference.get("lora")
+    return (
+        isinstance(lora, dict)
+        and bool(lora.get("adapters"))
+        and not os.path.exists(os.path.join(model_dir, MODEL_FILE))
+    )
+
+
+def _load_adapted_model(model_dir, entry):
+    """The merged model of an adapters-only directory: its architecture
+    and adapters on top of the parent directory's weights."""
+    from keras_transformer import lora as lora_lib
+
+    parent = entry["parent"]
+    if not os.path.isdir(parent):
+        raise ModelDirectoryError(
+            f"{model_dir} holds LoRA adapters of {parent}, which is gone; "
+            "restore it or retrain with lora_save='merged'."
+        )
+    check_files(model_dir, (lora_lib.ARCHITECTURE_FILE, entry["adapters"]))
+    with open(
+        os.path.join(model_dir, lora_lib.ARCHITECTURE_FILE), encoding="utf-8"
+    ) as f:
+        config = json.load(f)
+    adapters = lora_lib.read_npz(os.path.join(model_dir, entry["adapters"]))
+    return lora_lib.rebuild(config, load_model(parent), adapters, entry)
 
 
 def _read_metadata_quietly(model_dir):
@@ -400,7 +428,12 @@ def open_model_dir(model_dir, expected_tasks=None):
         `(metadata, model, tokenizer)`.
     """
     metadata = read_metadata(model_dir, expected_tasks)
-    check_files(model_dir, (TOKENIZER_FILE,))
+    inference = metadata.get("inference")
+    inference = inference if isinstance(inference, dict) else {}
+    if _adapters_only(model_dir, inference):
+        check_files(model_dir, (TOKENIZER_FILE,))
+    else:
+        check_files(model_dir)
     return (
         metadata,
         load_model(model_dir, metadata),

@@ -22,11 +22,12 @@ import os
 import shutil
 
 from keras_transformer import model_dir as model_dir_lib
-
-from keras_transformer._quantize import QUANTIZATION_MODES  # noqa: F401
-from keras_transformer._quantize import _check_mode
-from keras_transformer._quantize import load_quantized_model  # noqa: F401
-from keras_transformer._quantize import quantize_model
+from keras_transformer._quantize import (
+    QUANTIZATION_MODES,  # noqa: F401
+    _check_mode,
+    load_quantized_model,  # noqa: F401
+    quantize_model,
+)
 
 
 def quantize_model_dir(model_dir, output, mode="int8", overwrite=False):

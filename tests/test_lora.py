@@ -124,16 +124,17 @@ def test_enable_lora_trains_the_adapters_and_the_named_head_only():
             keras.layers.Dense(6, name="body"),
             keras.layers.LayerNormalization(name="norm"),
             keras.layers.Dense(3, name="head"),
-        ]
+        ],
+        name="net",
     )
     summary = lora_lib.enable_lora(model, 2, train_layers=("head",))
     assert summary["adapted_layers"] == 1
     names = sorted(v.path for v in model.trainable_variables)
     assert names == [
-        "sequential/body/lora_kernel_a",
-        "sequential/body/lora_kernel_b",
-        "sequential/head/bias",
-        "sequential/head/kernel",
+        "net/body/lora_kernel_a",
+        "net/body/lora_kernel_b",
+        "net/head/bias",
+        "net/head/kernel",
     ]
     # 8*2 + 2*6 adapter entries, 6*3 + 3 head entries.
     assert summary["trainable_parameters"] == 16 + 12 + 21

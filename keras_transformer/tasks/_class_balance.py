@@ -163,7 +163,7 @@ def split_figures(
         tokenizer: its `SubwordTokenizer`.
         class_names: list of str.
         sequence_length: int.
-        splits: dict of `classifier._labeled_splits`: "valid" holds class
+        splits: dict of `_task_data.labeled_splits`: "valid" holds class
             ids, "test" (or None) label names.
         logger: a `logging.Logger`.
 

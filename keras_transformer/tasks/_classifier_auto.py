@@ -77,7 +77,7 @@ def train_auto(output, settings, runner):
             (`architecture="auto"`).
         runner: the `keras_transformer.tasks.classifier` module (passed in,
             not imported, so the two modules do not import each other):
-            its `train_one`, `_setting_of` and `_labeled_splits`.
+            its `train_one`, `_setting_of` (and `_task_data.labeled_splits`).
 
     Returns:
         The metadata written to `output`.
@@ -159,8 +159,9 @@ def _choose(dirs, trained, settings, classifier):
         TextClassifier,
         classification_report,
     )
+    from keras_transformer.tasks import _task_data
 
-    splits, class_names, _ = classifier._labeled_splits(
+    splits, class_names, _ = _task_data.labeled_splits(
         settings["train_file"],
         settings["valid_file"],
         settings["test_file"],

@@ -219,7 +219,7 @@ def run_fit(
         verbose: "auto" (default: bars on a terminal, a line per epoch
             otherwise), 0, 1 or 2.
         lora_callbacks: None (default) or `(resume callback, on_best)` of a
-            LoRA run (`keras_transformer.lora.lora_callbacks`).
+            LoRA run (`keras_transformer.tasks._init_from.run_fit_options`).
 
     Returns:
         A `FitResult`.

@@ -35,6 +35,7 @@ from keras_transformer.tasks import (
     _classifier_auto,
     _common,
     _init_from,
+    _task_data,
     pretrain,
 )
 from keras_transformer.tasks._bert import ARCHITECTURES
@@ -51,7 +52,7 @@ __all__ = [
     "train_classifier",
 ]
 CONFUSION_MATRIX_FILE = "confusion_matrix.png"
-BUNDLED = "bundled:genre:"
+BUNDLED = _task_data.BUNDLED_GENRE
 
 
 def train_classifier(
@@ -184,7 +185,7 @@ def train_classifier(
     _init_from.check_arguments(init_from, lora_rank, lora_alpha, lora_save)
     parent_dir, parent = _init_from.resolve(init_from, TASK)
     if parent is not None:
-        settings["architecture"] = _parent_architecture(
+        settings["architecture"] = _init_from.classifier_architecture(
             parent_dir, parent, architecture, pretrained
         )
         return train_one(output, settings)
@@ -239,7 +240,7 @@ def train_one(output, settings, tokenizer_file=None):
     _common.start_run(output, TASK, settings, settings["force"])
 
     # Data.
-    splits, class_names, data = _labeled_splits(
+    splits, class_names, data = _task_data.labeled_splits(
         settings["train_file"],
         settings["valid_file"],
         settings["test_file"],
@@ -285,7 +286,7 @@ def train_one(output, settings, tokenizer_file=None):
             loss=_class_balance.make_loss(balance, counts),
         )
     else:
-        model, config, lora = _classifier_from_parent(
+        model, config, lora = _init_from.classifier_from_parent(
             parent_dir,
             parent,
             class_names,
@@ -369,82 +370,6 @@ def train_one(output, settings, tokenizer_file=None):
     return metadata
 
 
-def _parent_architecture(parent_dir, parent, architecture, pretrained):
-    """The architecture of an `init_from` run: the parent's."""
-    kept = parent["inference"].get("architecture") or {
-        "bert.bert_classifier": "bert",
-        "bert.ngram_classifier": "ngram",
-    }.get(parent.get("application"))
-    if kept not in ("bert", "ngram"):
-        raise ValueError(
-            f"{parent_dir} is a {kept!r} classifier; `init_from` takes a "
-            "'bert' or 'ngram' one (an 'auto' run keeps both in its "
-            "`candidates/` directory)."
-        )
-    if architecture not in ("auto", kept):
-        raise ValueError(
-            f"`architecture` must be {kept!r} (or 'auto') to fine-tune "
-            f"{parent_dir}. Received: architecture={architecture!r}"
-        )
-    if pretrained is not None:
-        raise ValueError(
-            "`init_from` and `pretrained` exclude each other: the parent "
-            f"classifier has its encoder. Received: pretrained={pretrained!r}"
-        )
-    return kept
-
-
-def _backbone(config):
-    """The encoder's kwargs in a classifier config (either spelling of
-    `bert_classifier`'s first argument)."""
-    return config.get("backbone") or config["backbone_or_kwargs"]
-
-
-def _classifier_from_parent(parent_dir, parent, class_names, settings, loss):
-    """The parent classifier, compiled afresh: `(model, config, lora)`.
-
-    With other labels than the parent's (or another order), a new model of
-    the parent's architecture gets every weight but the `logits` layer's.
-    """
-    from keras_transformer.applications.bert import (
-        bert_classifier,
-        ngram_classifier,
-    )
-
-    source = model_dir_lib.load_model(parent_dir, parent)
-    config = dict(parent["config"])
-    ngram = settings["architecture"] == "ngram"
-    if list(class_names) == list(parent["inference"]["class_names"]):
-        model, head = source, ()
-    else:
-        config["num_classes"] = len(class_names)
-        if ngram:
-            model = ngram_classifier(**config)
-        else:
-            model = bert_classifier(
-                _backbone(config),
-                config["num_classes"],
-                dropout=config.get("dropout", 0.1),
-                pooling=config.get("pooling", "first"),
-            )
-        for layer in model.layers:
-            if layer.name != "logits" and layer.weights:
-                layer.set_weights(source.get_layer(layer.name).get_weights())
-        head = ("logits",)
-        logger.info(
-            "The labels differ from %s's %s: a new output layer for %s.",
-            parent_dir,
-            parent["inference"]["class_names"],
-            list(class_names),
-        )
-    lora = _init_from.adapt(model, settings, head)
-    hidden = (
-        config["embedding_dim"] if ngram else _backbone(config)["hidden_dim"]
-    )
-    _bert._compile_classifier(model, hidden, settings, loss)
-    return model, config, lora
-
-
 def _setting_of(pretrained):
     """`pretrained` as recorded in the settings: "bundled" or a path."""
     pretrained = os.fspath(pretrained)
@@ -461,80 +386,6 @@ def _pretrained_encoder(pretrained):
     if directory == pretrain.BUNDLED_ENCODER:
         directory = os.path.abspath(pretrain.bundled_encoder_directory())
     return directory, model_dir_lib.read_metadata(directory, pretrain.TASK)
-
-
-def _read_labeled(path, split, skip_bad_lines):
-    """`(texts, labels, bundled class names or None, skipped lines)`."""
-    from keras_transformer.data import load_bundled_genre, read_labeled_tsv
-
-    if path is None:
-        texts, labels, names = load_bundled_genre(split)
-        return texts, labels, list(names), 0
-    texts, labels, skipped = read_labeled_tsv(
-        path, skip_bad_lines=skip_bad_lines
-    )
-    if not texts:
-        raise ValueError(f"{path} holds no labeled text. Received: file={path}")
-    return texts, labels, None, skipped
-
-
-def _labeled_splits(
-    train_file, valid_file, test_file, skip_bad_lines, max_train_examples
-):
-    """`({split: (texts, ids or labels) or None}, class names, data entry)`.
-
-    Train and valid hold class ids; test holds label names (for
-    `TextClassifier.evaluate`).
-    """
-    from keras_transformer.inference.classifier import label_ids
-
-    texts, labels, class_names, skipped = _read_labeled(
-        train_file, "train", skip_bad_lines
-    )
-    if max_train_examples:
-        texts, labels = texts[:max_train_examples], labels[:max_train_examples]
-    data = {"train": _common.abspath(train_file) or BUNDLED + "train"}
-    if valid_file is not None or train_file is None:
-        valid_texts, valid_labels, _, valid_skipped = _read_labeled(
-            valid_file, "valid", skip_bad_lines
-        )
-        skipped += valid_skipped
-        data["valid"] = _common.abspath(valid_file) or BUNDLED + "valid"
-    else:
-        (texts, labels), (valid_texts, valid_labels) = _common.hold_out(
-            (texts, labels)
-        )
-        data["valid"] = "held out from train"
-    test = None
-    if test_file is not None or train_file is None:
-        test_texts, test_labels, _, test_skipped = _read_labeled(
-            test_file, "test", skip_bad_lines
-        )
-        skipped += test_skipped
-        test = (test_texts, test_labels)
-    data["test"] = test and (_common.abspath(test_file) or BUNDLED + "test")
-    if class_names is None:
-        class_names = sorted(set(labels))
-    if len(class_names) < 2:
-        raise ValueError(
-            "The training data must have at least 2 classes. "
-            f"Received: classes={class_names}"
-        )
-    splits = {
-        "train": (texts, label_ids(labels, class_names, data["train"])),
-        "valid": (
-            valid_texts,
-            label_ids(valid_labels, class_names, "the validation data"),
-        ),
-        "test": test,
-    }
-    data.update(
-        train_examples=len(texts),
-        valid_examples=len(valid_texts),
-        test_examples=len(test[0]) if test else 0,
-        skipped_lines=skipped,
-    )
-    return splits, class_names, data
 
 
 def evaluate_classifier(
@@ -578,7 +429,9 @@ def evaluate_classifier(
             "data with `test_file` (`--test-file`). Received: test_file=None"
         )
     classifier = TextClassifier.from_dir(model_dir)
-    texts, labels, _, _ = _read_labeled(test_file, "test", skip_bad_lines)
+    texts, labels, _, _ = _task_data.read_labeled(
+        test_file, "test", skip_bad_lines
+    )
     report = classifier.evaluate(texts, labels)
     _class_balance.warn_never_predicted(report, "test", logger, model_dir)
     png = plot_confusion_matrix(

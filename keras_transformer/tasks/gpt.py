@@ -191,8 +191,7 @@ def _build_model(
     if parent_dir is None:
         model = gpt_lm(**config)
     else:
-        model = model_dir_lib.load_model(parent_dir)
-        lora = _init_from.adapt(model, settings)
+        model, lora = _init_from.parent_model(parent_dir, settings)
     model.compile(
         optimizer,
         loss=MaskedSparseCategoricalCrossentropy(),
@@ -408,10 +407,7 @@ def train_gpt(
     model, lora = _build_model(
         config, warmup_steps, learning_rate_scale, parent_dir, settings
     )
-    if lora is not None:
-        entries["inference"]["lora"] = _init_from.inference_entry(
-            lora, parent_dir
-        )
+    _init_from.record(entries, lora, parent_dir)
     fit_result = _common.run_fit(
         model,
         train_data,
@@ -434,8 +430,7 @@ def train_gpt(
     metadata = _common.finish_training(
         output_dir, TASK, model, fit_result, entries
     )
-    _init_from.finish(output_dir, lora)
-    return metadata
+    return _init_from.finish(output_dir, lora, metadata)
 
 
 # ---------------------------------------------------------------------------

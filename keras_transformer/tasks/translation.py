@@ -20,14 +20,7 @@ from keras_transformer import model_dir as model_dir_lib
 from keras_transformer import training
 from keras_transformer.applications.presets import get_preset
 from keras_transformer.applications.translation import transformer_seq2seq
-from keras_transformer.data.loaders import (
-    load_bundled_translation,
-    read_pairs_tsv,
-)
-from keras_transformer.data.translation import (
-    count_target_tokens,
-    make_translation_dataset,
-)
+from keras_transformer.data.translation import count_target_tokens
 from keras_transformer.inference import (
     DEFAULT_LENGTH_PENALTY,
     Translator,
@@ -36,7 +29,13 @@ from keras_transformer.inference import (
 from keras_transformer.losses import MaskedSparseCategoricalCrossentropy
 from keras_transformer.metrics import MaskedAccuracy, corpus_bleu
 from keras_transformer.optimizers import transformer_adam
-from keras_transformer.tasks import _auto_preset, _common, _init_from
+from keras_transformer.tasks import (
+    _auto_preset,
+    _common,
+    _init_from,
+    _task_data,
+)
+from keras_transformer.tasks._task_data import load_pairs
 
 logger = logging.getLogger(__name__)
 
@@ -67,93 +66,6 @@ TRAIN_DEFAULTS = {
 NUM_SAMPLE_SENTENCES = 4
 
 
-def load_pairs(path=None, split="train", skip_bad_lines=False):
-    """Loads sentence pairs from a TSV file, or the bundled corpus.
-
-    Args:
-        path: str or None (default). A UTF-8 `source<TAB>target` file; None
-            for the bundled English-Spanish verses.
-        split: str, default "train". The bundled split used when `path` is
-            None ("train", "valid" or "test").
-        skip_bad_lines: bool, default False. Skip malformed lines (their
-            count is logged) instead of raising `DataFormatError`.
-
-    Returns:
-        `(sources, targets, num_skipped)`.
-
-    Example:
-    >>> from keras_transformer.tasks.translation import load_pairs
-    >>> sources, targets, skipped = load_pairs(split="valid")
-    >>> len(sources) == len(targets), skipped
-    (True, 0)
-    """
-    if path is None:
-        sources, targets = load_bundled_translation(split)
-        return sources, targets, 0
-    return read_pairs_tsv(path, skip_bad_lines=skip_bad_lines)
-
-
-# ---------------------------------------------------------------------------
-# Training steps.
-
-
-def _load_data(train_file, valid_file, test_file, skip_bad_lines, max_pairs):
-    """Training and validation pairs, and the `data` entry of the metadata."""
-    sources, targets, skipped = load_pairs(train_file, "train", skip_bad_lines)
-    if max_pairs:
-        sources, targets = sources[:max_pairs], targets[:max_pairs]
-    if valid_file is not None:
-        *valid, more = load_pairs(valid_file, "valid", skip_bad_lines)
-        skipped += more
-    elif train_file is None:
-        valid = load_pairs(None, "valid")[:2]
-    else:
-        (sources, targets), valid = _common.hold_out((sources, targets))
-    if len(sources) < 2 or not valid[0]:
-        raise ValueError(
-            "Too few sentence pairs to train on. Received: "
-            f"{len(sources)} training and {len(valid[0])} validation pairs"
-        )
-    bundled = train_file is None
-    data = {
-        "train": _common.abspath(train_file) or "bundled:train",
-        "valid": _common.abspath(valid_file)
-        or ("bundled:valid" if bundled else "held-out:train"),
-        "test": _common.abspath(test_file)
-        or ("bundled:test" if bundled else None),
-        "train_examples": len(sources),
-        "valid_examples": len(valid[0]),
-        "skipped_lines": skipped,
-    }
-    logger.info(
-        "%d training pairs, %d validation pairs, %d malformed line(s) skipped.",
-        len(sources),
-        len(valid[0]),
-        skipped,
-    )
-    return (sources, targets), valid, data
-
-
-def _make_datasets(train, valid, tokenizer, batch_size, max_length, seed):
-    """`(training, validation)` datasets; the training one repeats."""
-    train_data = make_translation_dataset(
-        *train,
-        tokenizer,
-        batch_size=batch_size,
-        max_length=max_length,
-        seed=seed,
-        repeat=True,
-    )
-    valid_data = make_translation_dataset(
-        *valid,
-        tokenizer,
-        batch_size=batch_size,
-        max_length=max_length,
-        shuffle=False,
-    )
-    return train_data, _common.known_cardinality(valid_data)
-
-
 def _build_model(
     config, warmup_steps, learning_rate_scale, jit_compile, parent_dir=None,
     settings=None,
@@ -165,8 +77,7 @@ def _build_model(
     if parent_dir is None:
         model = transformer_seq2seq(**config)
     else:
-        model = model_dir_lib.load_model(parent_dir)
-        lora = _init_from.adapt(model, settings)
+        model, lora = _init_from.parent_model(parent_dir, settings)
     model.compile(
         optimizer=transformer_adam(
             config["hidden_dim"], warmup_steps, learning_rate_scale
@@ -346,7 +257,7 @@ def train_translation(
         jit_compile = default_jit_compile()
     entries = {"settings": settings}  # The metadata entries, gathered.
 
-    train, valid, entries["data"] = _load_data(
+    train, valid, entries["data"] = _task_data.load_data(
         train_file, valid_file, test_file, skip_bad_lines, max_train_examples
     )
     tokenizer = _common.tokenizer_or_resume(
@@ -373,18 +284,14 @@ def train_translation(
         tokenizer=tokenizer, config=config, inference={"max_length": max_length}
     )
 
-    datasets = _make_datasets(
+    datasets = _task_data.make_datasets(
         train, valid, tokenizer, batch_size, max_length, seed
     )
     model, lora = _build_model(
         config, warmup_steps, learning_rate_scale, jit_compile,
         parent_dir, settings,
     )  # fmt: skip
-    if lora is not None:
-        entries["inference"]["lora"] = _init_from.inference_entry(
-            lora, parent_dir
-        )
-    entries["parent"] = parent_dir
+    _init_from.record(entries, lora, parent_dir)
     samples, attention = _monitors(
         model, tokenizer, valid, datasets[1], max_length, output_dir
     )
@@ -406,8 +313,7 @@ def train_translation(
     metadata = _common.finish_training(
         output_dir, TASK, model, fit_result, entries
     )
-    _init_from.finish(output_dir, lora)
-    return metadata
+    return _init_from.finish(output_dir, lora, metadata)
 
 
 def _resolve_auto(
@@ -495,7 +401,10 @@ def evaluate_translation(
         test_file = recorded
     sources, references, _ = load_pairs(test_file, "test", skip_bad_lines)
     if max_pairs:
-        sources, references = sources[:max_pairs], references[:max_pairs]
+        sources, references = (
+            sources[:max_pairs],
+            references[:max_pairs],
+        )
     start = time.monotonic()
     outputs = translator.translate(
         sources,

@@ -4,8 +4,7 @@ benchmarks/results/quantization.json, and equal to it."""
 import json
 import os
 
-from benchmarks import common
-from benchmarks import quantization
+from benchmarks import common, quantization
 
 _ROW = {
     "model": "translation",
