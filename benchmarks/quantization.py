@@ -1,9 +1,11 @@
-"""int8 against float32, side by side: quality, size, serving latency.
+"""int8 and bfloat16/float16 export against float32, side by side:
+quality, size, serving latency.
 
 For each trained model directory given (translation, GPT or classifier),
-writes its int8 copy (`keras_transformer.quantization.quantize_model_dir`),
-evaluates both on the same test data with the task's `evaluate` (BLEU and
-chrF, perplexity, accuracy and macro-F1), exports both as SavedModels and
+writes its int8 copy (`keras_transformer.quantization.quantize_model_dir`)
+and its `export --dtype` models (`keras_transformer.export.cast_model`),
+evaluates each on the same test data with the task's `evaluate` (BLEU and
+chrF, perplexity, accuracy and macro-F1), exports each as a SavedModel and
 times `serving_default` in fresh TensorFlow-only processes at batch 1 and
 32 (`benchmarks.serving.measure`: p50, p99, peak resident memory).
 
@@ -22,6 +24,8 @@ import tempfile
 
 from benchmarks import common, serving
 
+# `export --dtype` variants measured beside int8.
+DTYPES = ("bfloat16", "float16")
 _QUALITY = {
     "translation": ("bleu", "chrf"),
     "gpt": ("perplexity", "loss"),
@@ -72,8 +76,27 @@ def _texts(task):
     ]
 
 
-def compare(model_dir, work, test_file=None, calls=30):
-    """The float32 and int8 rows of one model directory."""
+def _cast_dir(model_dir, work, name, dtype):
+    """A copy of `model_dir` whose `model.keras` is `export --dtype`'s model
+    (`cast_model`), for the task's `evaluate` to score what is exported."""
+    import shutil
+
+    from keras_transformer import model_dir as model_dir_lib
+    from keras_transformer.export import cast_model
+
+    copy = os.path.join(work, f"{name}-{dtype}")
+    shutil.rmtree(copy, ignore_errors=True)
+    shutil.copytree(model_dir, copy, ignore=shutil.ignore_patterns("backup"))
+    model = cast_model(model_dir_lib.load_model(model_dir), dtype)
+    model_dir_lib.atomic_save_model(
+        model, os.path.join(copy, model_dir_lib.MODEL_FILE)
+    )
+    return copy
+
+
+def compare(model_dir, work, test_file=None, calls=30, dtypes=DTYPES):
+    """The float32, int8 and `export --dtype` rows of one model directory
+    (the latter's quality is that of the cast model, `_cast_dir`)."""
     from keras_transformer import model_dir as model_dir_lib
     from keras_transformer.export import export_model
     from keras_transformer.quantization import quantize_model_dir
@@ -82,13 +105,17 @@ def compare(model_dir, work, test_file=None, calls=30):
     name = os.path.basename(os.path.normpath(model_dir))
     int8_dir = os.path.join(work, f"{name}-int8")
     quantize_model_dir(model_dir, int8_dir, overwrite=True)
+    variants = [("float32", model_dir, None), ("int8", int8_dir, None)]
+    for dtype in dtypes:
+        variants.append((dtype, _cast_dir(model_dir, work, name, dtype), dtype))
     rows = []
-    for precision, directory in (("float32", model_dir), ("int8", int8_dir)):
+    for precision, directory, dtype in variants:
         quality = _evaluate(task, directory, test_file)
         export = export_model(
-            directory,
+            model_dir if dtype else directory,
             os.path.join(work, "saved_models", f"{name}-{precision}", "1"),
             overwrite=True,
+            dtype=dtype,
         )
         timing = serving.measure(export, calls, _texts(task))
         row = {
@@ -206,7 +233,7 @@ def main(argv=None):
         task = model_dir_lib.read_metadata(model_dir)["task"]
         rows.extend(compare(model_dir, work, tests.get(task), args.calls))
     columns = list(dict.fromkeys(k for row in rows for k in row))
-    common.print_table("int8 against float32", rows, columns)
+    common.print_table("int8 and 16-bit export against float32", rows, columns)
     path = common.write_results(
         "quantization", {"calls": args.calls, "rows": rows}
     )

@@ -28,6 +28,7 @@ CLASS_BALANCE_MODES = ("auto", "none", "weighted", "logit_adjust")
 POOLING_MODES = ("first", "mean")
 AVERAGE_MODES = ("weights", "probabilities")
 LORA_SAVE_MODES = ("merged", "adapters")
+EXPORT_DTYPES = ("float32", "bfloat16", "float16")
 
 # With --max-minutes and no --epochs, the time budget decides when to stop.
 BUDGET_EPOCHS = 1000
@@ -356,6 +357,14 @@ FLAGS = {
         help="average the weights (one model; same encoder and architecture "
         "needed) or the class probabilities (an ensemble) (default: "
         "weights)",
+    ),
+    "--dtype": dict(
+        dest="dtype",
+        default=None,
+        choices=EXPORT_DTYPES,
+        help="weights and computation of the SavedModel: bfloat16 or "
+        "float16 halve its size; probabilities stay float32 (default: the "
+        "model's)",
     ),
     # Decoding.
     "--num-beams": dict(

@@ -164,7 +164,7 @@ COMMANDS = {
     ),
     "export": (
         "export a model directory as a TF Serving SavedModel",
-        ("--model", "--output", "--overwrite"),
+        ("--model", "--output", "--overwrite", "--dtype"),
         None,
         _use.run_export,
     ),

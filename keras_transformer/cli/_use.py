@@ -128,7 +128,10 @@ def run_export(args):
     export = _runtime.import_quietly("keras_transformer.export", args.verbose)
     with _runtime.progress_on_stderr():
         path = export.export_model(
-            args.model_dir, args.output, overwrite=args.overwrite
+            args.model_dir,
+            args.output,
+            overwrite=args.overwrite,
+            dtype=args.dtype,
         )
     print(path, flush=True)
     return 0

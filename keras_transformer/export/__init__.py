@@ -11,6 +11,9 @@
 `output` is TF Serving's `.../NAME/VERSION` with VERSION a positive
 integer; an existing version is refused unless `overwrite=True`, and the
 SavedModel is written to a temporary directory and renamed into place.
+`dtype="bfloat16"` or `"float16"` exports a copy of the model whose weights
+and computation are in that type (about half the size); probabilities come
+out in float32 (`common.cast_model`).
 The signatures are documented in `serving/README.md`.
 
 Example:
@@ -20,7 +23,10 @@ Example:
 
 from keras_transformer.export.classifier import export_classifier
 from keras_transformer.export.common import (
+    EXPORT_DTYPES,
     ExportError,
+    cast_model,
+    check_dtype,
     check_export_destination,
     export_saved_model,
     source_task,
@@ -36,7 +42,7 @@ EXPORTERS = {
 }
 
 
-def export_model(source, output, overwrite=False, **options):
+def export_model(source, output, overwrite=False, dtype=None, **options):
     """Exports a model directory or an inference object as a SavedModel.
 
     Args:
@@ -45,6 +51,8 @@ def export_model(source, output, overwrite=False, **options):
             object).
         output: str, the versioned destination `.../NAME/VERSION`.
         overwrite: bool, default False. Replace an existing version.
+        dtype: None (default: the model's), or one of `EXPORT_DTYPES`
+            ("float32", "bfloat16", "float16").
         **options: passed to the task's exporter
             (`default_max_new_tokens` of `export_gpt`).
 
@@ -64,6 +72,7 @@ def export_model(source, output, overwrite=False, **options):
     """
     # Refuse a bad destination before reading anything.
     check_export_destination(output, overwrite)
+    check_dtype(dtype)
     task = source_task(source)
     if task not in EXPORTERS:
         raise ExportError(
@@ -71,11 +80,15 @@ def export_model(source, output, overwrite=False, **options):
             f"one of the tasks {sorted(EXPORTERS)}. Received: a {task!r} "
             "source"
         )
-    return EXPORTERS[task](source, output, overwrite=overwrite, **options)
+    return EXPORTERS[task](
+        source, output, overwrite=overwrite, dtype=dtype, **options
+    )
 
 
 __all__ = [
     "EXPORTERS",
+    "EXPORT_DTYPES",
+    "cast_model",
     "ExportError",
     "check_export_destination",
     "export_classifier",

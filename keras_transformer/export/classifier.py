@@ -65,7 +65,7 @@ class ClassifierServingModule(tf.Module):
         return {"label": label, "probabilities": probabilities}
 
 
-def export_classifier(source, output, overwrite=False):
+def export_classifier(source, output, overwrite=False, dtype=None):
     """Exports a classifier as a TF Serving SavedModel.
 
     Args:
@@ -75,6 +75,9 @@ def export_classifier(source, output, overwrite=False):
             `class_names` and `sequence_length` are used).
         output: str, the versioned destination `.../NAME/VERSION`.
         overwrite: bool, default False. Replace an existing version.
+        dtype: None (default: the model's), "float32", "bfloat16" or
+            "float16": the weights and computation of the SavedModel
+            (`keras_transformer.export.common.cast_model`).
 
     Returns:
         The absolute export path.
@@ -86,7 +89,7 @@ def export_classifier(source, output, overwrite=False):
     """
     # Refuse a bad destination before the slow loading and tracing.
     output = check_export_destination(output, overwrite)
-    source = open_source(source, "classifier")
+    source = open_source(source, "classifier", dtype)
     module = ClassifierServingModule(
         source.model,
         source.tokenizer,

@@ -4,7 +4,8 @@ Every exporter takes a `source`: a model directory path (opened through
 `keras_transformer.model_dir.open_model_dir`) or an object with `.model`,
 `.tokenizer` and `.metadata` attributes (an inference object such as a
 `keras_transformer.inference.Translator`; this package never imports
-`inference`). `open_source` turns either into one `Source`.
+`inference`). `open_source` turns either into one `Source`, its model
+cast to bfloat16 or float16 when an export asks for `dtype` (`cast_model`).
 """
 
 import dataclasses
@@ -36,6 +37,75 @@ class Source:
     metadata: dict
     task: str
     inference: dict
+
+
+# `dtype` choices of the exporters. None and "float32" keep the model's.
+EXPORT_DTYPES = ("float32", "bfloat16", "float16")
+# Layers that stay float32 in a cast model: they turn the logits into
+# float32, so scores and probabilities come out in float32.
+FLOAT32_LAYERS = ("logits", "mlm_logits")
+_CAST_POLICIES = ("float32", "mixed_float16", "mixed_bfloat16")
+
+
+def check_dtype(dtype):
+    """Returns `dtype` (None for float32) or raises `ExportError`."""
+    if dtype is not None and dtype not in EXPORT_DTYPES:
+        raise ExportError(
+            f"`dtype` must be one of {EXPORT_DTYPES} (or None). "
+            f"Received: dtype={dtype!r}"
+        )
+    return None if dtype == "float32" else dtype
+
+
+def _recast(config, dtype):
+    """The serialized model `config` with every float32 (or mixed) dtype
+    policy made `dtype`, but those of `FLOAT32_LAYERS`."""
+    if isinstance(config, list):
+        return [_recast(v, dtype) for v in config]
+    if not isinstance(config, dict):
+        return config
+    inner = config.get("config")
+    if isinstance(inner, dict):
+        if inner.get("name") in FLOAT32_LAYERS and "dtype" in inner:
+            return config
+        if (
+            config.get("class_name") == "DTypePolicy"
+            and inner.get("name") in _CAST_POLICIES
+        ):
+            return dict(config, config=dict(inner, name=dtype))
+    return {k: _recast(v, dtype) for k, v in config.items()}
+
+
+def cast_model(model, dtype):
+    """A copy of `model` whose variables and computation are `dtype`.
+
+    The architecture is rebuilt with every layer's dtype policy `dtype`
+    (the output layers of `FLOAT32_LAYERS` stay float32), and each weight
+    is the original's, rounded. Layer normalization and softmax compute
+    in float32 inside Keras' layers whatever their policy.
+
+    Args:
+        model: a float32 (or mixed-precision) `keras.Model`.
+        dtype: "bfloat16" or "float16".
+
+    Raises:
+        ExportError: an int8-quantized model, or variables the copy lacks.
+    """
+    import keras
+
+    config = keras.saving.serialize_keras_object(model)
+    new = keras.saving.deserialize_keras_object(_recast(config, dtype))
+    old = {v.path: v for v in model.variables}
+    for variable in new.variables:
+        if "seed_generator" in variable.path:
+            continue  # dropout's seed state: a process-wide counter path
+        if variable.path not in old:
+            raise ExportError(
+                f"The {dtype} copy of the model has a variable the model "
+                f"lacks: {variable.path}"
+            )
+        variable.assign(keras.ops.cast(old[variable.path], variable.dtype))
+    return new
 
 
 # Settings an inference object may hold itself (and override the
@@ -77,13 +147,15 @@ def _object_metadata(source):
     return dict(getattr(source, "metadata", None) or {})
 
 
-def open_source(source, task):
+def open_source(source, task, dtype=None):
     """Opens a model directory or reads an inference object.
 
     Args:
         source: a model directory path, or an object with `.model`,
             `.tokenizer` and `.metadata`.
         task: str, the task the exporter handles.
+        dtype: None (default) or one of `EXPORT_DTYPES`: the model is then
+            `cast_model`'s copy.
 
     Returns:
         A `Source`.
@@ -91,8 +163,24 @@ def open_source(source, task):
     Raises:
         keras_transformer.model_dir.ModelDirectoryError: a directory that
             is missing, unfinished or of another task.
-        ExportError: an object of another task.
+        ExportError: an object of another task, or a bad `dtype`.
     """
+    dtype = check_dtype(dtype)
+    source = _open(source, task)
+    if dtype is None:
+        return source
+    if source.inference.get("quantization"):
+        raise ExportError(
+            f"`dtype={dtype!r}` casts float32 weights; this model is "
+            f"{source.inference['quantization']}-quantized. Export it "
+            "without `dtype`, or cast its float32 directory."
+        )
+    source.model = cast_model(source.model, dtype)
+    source.inference["dtype"] = dtype
+    return source
+
+
+def _open(source, task):
     if isinstance(source, (str, os.PathLike)):
         metadata, model, tokenizer = model_dir_lib.open_model_dir(
             os.fspath(source), task

@@ -89,7 +89,7 @@ class TranslationModule(tf.Module):
         return {"token_ids": self._decode_ids(encoder_token_ids)}
 
 
-def export_translation(source, output, overwrite=False):
+def export_translation(source, output, overwrite=False, dtype=None):
     """Exports a translation model as a TF Serving SavedModel.
 
     Args:
@@ -99,6 +99,9 @@ def export_translation(source, output, overwrite=False):
             used).
         output: str, the versioned destination `.../NAME/VERSION`.
         overwrite: bool, default False. Replace an existing version.
+        dtype: None (default: the model's), "float32", "bfloat16" or
+            "float16": the weights and computation of the SavedModel
+            (`keras_transformer.export.common.cast_model`).
 
     Returns:
         The absolute export path.
@@ -110,7 +113,7 @@ def export_translation(source, output, overwrite=False):
     """
     # Refuse a bad destination before the slow loading and tracing.
     output = check_export_destination(output, overwrite)
-    source = open_source(source, "translation")
+    source = open_source(source, "translation", dtype)
     module = TranslationModule(
         source.model, source.tokenizer, source.inference.get("max_length")
     )

@@ -128,6 +128,9 @@ def test_the_choices_are_the_librarys():
 
     assert _flags.LORA_SAVE_MODES == lora.LORA_SAVE_MODES
     assert _flags.AVERAGE_MODES == tuple(ensemble.AVERAGE_MODES)
+    from keras_transformer import export
+
+    assert _flags.EXPORT_DTYPES == export.EXPORT_DTYPES
 
 
 def _parameters(module, function):
