@@ -327,6 +327,7 @@ class GPTDecoder:
         *,
         no_repeat_ngram_size=0,
         repetition_penalty=1.0,
+        min_new_tokens=0,
     ):
         """Generates continuations of a batch of prompts of any lengths.
 
@@ -351,6 +352,8 @@ class GPTDecoder:
                 run-time values (see
                 `keras_transformer.generation.repetition`): changing them
                 does not recompile.
+            min_new_tokens: int, default 0 (off). No row stops before it
+                has this many new tokens (run-time too).
 
         Returns:
             A list of B lists of int: the new tokens of each row, at most
@@ -383,6 +386,7 @@ class GPTDecoder:
             seed=seed,
             no_repeat_ngram_size=no_repeat_ngram_size,
             repetition_penalty=repetition_penalty,
+            min_new_tokens=min_new_tokens,
             **knobs,
         )
         output = ops.convert_to_numpy(output).tolist()

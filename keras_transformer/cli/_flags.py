@@ -400,6 +400,21 @@ FLAGS = {
         "in the output by R and multiply the negative ones, e.g. 1.2 "
         "(default: 1.0, off)",
     ),
+    "--min-new-tokens": dict(
+        dest="min_new_tokens",
+        metavar="N",
+        type=int,
+        default=None,
+        help="no output ends before it has N tokens (default: 0, off)",
+    ),
+    "--stop": dict(
+        dest="stop",
+        metavar="TEXT",
+        action="append",
+        default=None,
+        help="end an output before this text, which is removed (give it "
+        "more than once for several; '\\n' is a line break)",
+    ),
     "--max-new-tokens": dict(
         dest="max_new_tokens",
         metavar="N",

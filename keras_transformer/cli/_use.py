@@ -20,6 +20,8 @@ def run_translate(args):
     translator = inference.Translator.from_dir(args.model_dir)
     texts = _runtime.input_texts(args.texts)
     options = _runtime.python_kwargs(args, drop=("model_dir", "texts"))
+    if options.get("stop"):
+        options["stop"] = [_unescape(s) for s in options["stop"]]
     with _runtime.progress_on_stderr():
         outputs = translator.translate(
             texts, verbose=_runtime.progress_verbose(), **options
@@ -54,11 +56,31 @@ def _sampler_options(args):
 
 
 def _repetition_options(args):
+    """The decoding controls given: repetition, minimum length, stops."""
     options = {
         "no_repeat_ngram_size": args.no_repeat_ngram_size,
         "repetition_penalty": args.repetition_penalty,
+        "min_new_tokens": args.min_new_tokens,
+        "stop": args.stop and [_unescape(s) for s in args.stop],
     }
     return {k: v for k, v in options.items() if v is not None}
+
+
+def _unescape(text):
+    r"""`\n`, `\t` and `\\` typed on a command line, as the characters."""
+    out, i = [], 0
+    while i < len(text):
+        pair = text[i : i + 2]
+        if pair in _ESCAPES:
+            out.append(_ESCAPES[pair])
+            i += 2
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)
+
+
+_ESCAPES = {"\\n": "\n", "\\t": "\t", "\\\\": "\\"}
 
 
 def run_generate(args):

@@ -82,6 +82,7 @@ def decode(
     return_scores=False,
     no_repeat_ngram_size=0,
     repetition_penalty=1.0,
+    min_new_tokens=0,
 ):
     """Fills a static-shape token buffer one position at a time.
 
@@ -135,6 +136,9 @@ def decode(
         repetition_penalty: float > 0 or scalar float tensor, default 1.0
             (off). Logits of tokens already in the row's buffer are divided
             by it when positive, multiplied by it when negative (CTRL).
+        min_new_tokens: int >= 0 or scalar int tensor, default 0 (off). A
+            row cannot stop (its `stop_token_ids` get logit -inf) before it
+            has this many new tokens.
 
     Returns:
         int32 tensor `[B, L]`: prompts followed by the generated tokens (and
@@ -191,18 +195,34 @@ def decode(
     stop = _buffer.stop_ids(stop_token_ids)
     pad = ops.cast(pad_token_id, "int32")
     repetition.check_controls(no_repeat_ngram_size, repetition_penalty)
-    if repetition.is_off(no_repeat_ngram_size, repetition_penalty):
-        process = None
-    else:
+    repetition.check_min_new_tokens(min_new_tokens)
+    repeats_off = repetition.is_off(no_repeat_ngram_size, repetition_penalty)
+    minimum_off = stop is None or (
+        isinstance(min_new_tokens, int) and min_new_tokens == 0
+    )
+    prompt_lengths = ops.sum(ops.cast(prompt_mask, "int32"), axis=1)  # [B]
+
+    def make_process(lengths):
+        """The logits processor of rows with prompt lengths `lengths`."""
+        if repeats_off and minimum_off:
+            return None
 
         def process(logits, history, index):
-            return repetition.apply_repetition_controls(
-                logits,
-                history,
-                index,
-                no_repeat_ngram_size=no_repeat_ngram_size,
-                repetition_penalty=repetition_penalty,
-            )
+            if not repeats_off:
+                logits = repetition.apply_repetition_controls(
+                    logits,
+                    history,
+                    index,
+                    no_repeat_ngram_size=no_repeat_ngram_size,
+                    repetition_penalty=repetition_penalty,
+                )
+            if not minimum_off:
+                logits = repetition.block_early_stop(
+                    logits, index, lengths, stop, min_new_tokens
+                )
+            return logits
+
+        return process
 
     if cache is None:
         cache_is_none, cache = True, ()
@@ -224,8 +244,9 @@ def decode(
             stop,
             pad,
             return_scores,
-            process,
+            make_process(ops.repeat(prompt_lengths, sampler.num_beams, axis=0)),
         )
+    process = make_process(prompt_lengths)
     seed = stateless_random.make_seed(seed)
     batch_size, length = ops.shape(token_ids)
 
@@ -314,8 +335,8 @@ def compile_decode(
     Returns:
         A function `decode_fn(token_ids, prompt_mask, cache, *, start_index,
         seed=None, no_repeat_ngram_size=0, repetition_penalty=1.0,
-        **knobs)` returning what `decode` returns. `knobs` are the
-        sampler's run-time arguments among `temperature`, `k`, `p` and
+        min_new_tokens=0, **knobs)` returning what `decode` returns. `knobs`
+        are the sampler's run-time arguments among `temperature`, `k`, `p` and
         `length_penalty` (a `k` given here makes top-k sort the whole
         vocabulary); the repetition controls are those of `decode`.
 
@@ -367,6 +388,7 @@ def compile_decode(
             return_scores=return_scores,
             no_repeat_ngram_size=controls[0],
             repetition_penalty=controls[1],
+            min_new_tokens=controls[2],
         )
         if not variables:
             return decode(
@@ -399,12 +421,15 @@ def compile_decode(
         seed=None,
         no_repeat_ngram_size=0,
         repetition_penalty=1.0,
+        min_new_tokens=0,
         **knobs,
     ):
         repetition.check_controls(no_repeat_ngram_size, repetition_penalty)
+        repetition.check_min_new_tokens(min_new_tokens)
         controls = (
             ops.convert_to_tensor(no_repeat_ngram_size, "int32"),
             ops.convert_to_tensor(repetition_penalty, "float32"),
+            ops.convert_to_tensor(min_new_tokens, "int32"),
         )
         unknown = sorted(set(knobs) - set(knob_names))
         if unknown:

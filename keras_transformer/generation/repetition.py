@@ -334,3 +334,69 @@ def apply_repetition_controls(
         ops.not_equal(ops.cast(repetition_penalty, "float32"), 1.0),
     )
     return ops.cond(active, controlled, lambda: logits)
+
+
+def check_min_new_tokens(min_new_tokens):
+    """Checks `min_new_tokens` (an int >= 0, or a scalar int tensor)."""
+    value = min_new_tokens
+    if isinstance(value, bool) or (
+        not isinstance(value, int) and not hasattr(value, "shape")
+    ):
+        raise ValueError(
+            "Argument `min_new_tokens` must be an integer >= 0 (0 is off). "
+            f"Received: min_new_tokens={value!r}"
+        )
+    if isinstance(value, int) and value < 0:
+        raise ValueError(
+            "Argument `min_new_tokens` must be an integer >= 0 (0 is off). "
+            f"Received: min_new_tokens={value}"
+        )
+    return min_new_tokens
+
+
+def block_early_stop(logits, index, prompt_lengths, stop, min_new_tokens):
+    """Forbids the stop tokens of rows with fewer than `min_new_tokens`
+    new tokens.
+
+    The token about to be written at `index` is row r's
+    `index - prompt_lengths[r] + 1`-th new one; while fewer than
+    `min_new_tokens` precede it, every id of `stop` gets logit -inf.
+
+    Args:
+        logits: float tensor `[R, V]`.
+        index: int or scalar int tensor, the position about to be written.
+        prompt_lengths: int tensor `[R]`, each row's prompt length.
+        stop: int tensor `[S]`, the stop ids (None: nothing to block).
+        min_new_tokens: int >= 0 or scalar int tensor.
+
+    Returns:
+        float tensor `[R, V]`, the dtype of `logits`.
+
+    Example:
+    >>> import keras
+    >>> from keras_transformer.generation import repetition
+    >>> out = repetition.block_early_stop(
+    ...     keras.ops.zeros((2, 4)), 3, keras.ops.array([3, 1], "int32"),
+    ...     keras.ops.array([2], "int32"), 2)
+    >>> keras.ops.convert_to_numpy(out).tolist()  # row 0 has no new token
+    [[0.0, 0.0, -inf, 0.0], [0.0, 0.0, 0.0, 0.0]]
+    """
+    check_min_new_tokens(min_new_tokens)
+    logits = ops.convert_to_tensor(logits)
+    if stop is None or (isinstance(min_new_tokens, int) and not min_new_tokens):
+        return logits
+    vocab_size = logits.shape[-1]
+    new_so_far = ops.cast(index, "int32") - ops.cast(prompt_lengths, "int32")
+    early = new_so_far < ops.cast(min_new_tokens, "int32")  # [R]
+    is_stop = ops.any(
+        ops.arange(vocab_size, dtype="int32")[None, :] == stop[:, None], axis=0
+    )  # [V]
+
+    def blocked():
+        where = ops.logical_and(early[:, None], is_stop[None, :])
+        return ops.where(where, ops.cast(_NEG_INF, logits.dtype), logits)
+
+    if isinstance(min_new_tokens, int):
+        return blocked()
+    # A tensor: a compiled loop fed 0 skips the work at run time.
+    return ops.cond(ops.any(early), blocked, lambda: logits)

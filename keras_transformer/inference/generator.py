@@ -4,7 +4,11 @@ import tensorflow as tf
 
 from keras_transformer import generation
 from keras_transformer.applications.gpt import GPTDecoder
-from keras_transformer.generation import repetition, stateless_random
+from keras_transformer.generation import (
+    repetition,
+    stateless_random,
+    stop_strings,
+)
 from keras_transformer.inference._base import (
     InferenceModel,
     check_batch_size,
@@ -120,6 +124,7 @@ class TextGenerator(InferenceModel):
         *,
         no_repeat_ngram_size=0,
         repetition_penalty=1.0,
+        min_new_tokens=0,
     ):
         """Generates token ids for a list of prompts (one batch).
 
@@ -132,6 +137,7 @@ class TextGenerator(InferenceModel):
             no_repeat_ngram_size: int, default 0 (off). As in `generate`.
             repetition_penalty: float > 0, default 1.0 (off). As in
                 `generate`.
+            min_new_tokens: int, default 0 (off). As in `generate`.
 
         Returns:
             `(prompt_ids, new_ids)`: lists of lists of int; the prompt ids
@@ -148,6 +154,7 @@ class TextGenerator(InferenceModel):
             seed=seed,
             no_repeat_ngram_size=no_repeat_ngram_size,
             repetition_penalty=repetition_penalty,
+            min_new_tokens=min_new_tokens,
         )
         room = self.max_sequence_length - max_new_tokens
         return [row[-room:] for row in prompt_ids], new_ids
@@ -163,6 +170,8 @@ class TextGenerator(InferenceModel):
         *,
         no_repeat_ngram_size=0,
         repetition_penalty=1.0,
+        min_new_tokens=0,
+        stop=None,
     ):
         """Completes a prompt or a batch of prompts (compiled, batched).
 
@@ -187,6 +196,13 @@ class TextGenerator(InferenceModel):
                 completion are divided by it when positive, multiplied when
                 negative (CTRL; e.g. 1.2). Both controls are run-time
                 values: changing them does not recompile.
+            min_new_tokens: int, default 0 (off). The end token is
+                forbidden until a completion has this many tokens (a
+                run-time value too).
+            stop: None (default), a str or a list of str. A completion
+                ends before the first occurrence of any of them in its
+                text (removed), whichever tokens it spans
+                (`keras_transformer.generation.stop_strings`).
 
         Returns:
             A str for a str; otherwise a list of str, one per prompt.
@@ -197,6 +213,8 @@ class TextGenerator(InferenceModel):
         """
         check_verbose(verbose)
         repetition.check_controls(no_repeat_ngram_size, repetition_penalty)
+        repetition.check_min_new_tokens(min_new_tokens)
+        stops = stop_strings.check_stop(stop)
         prompts, single = text_list(prompts, "prompts")
         results = []
         size = self.batch_size or max(len(prompts), 1)
@@ -208,12 +226,32 @@ class TextGenerator(InferenceModel):
                 seed,
                 no_repeat_ngram_size=no_repeat_ngram_size,
                 repetition_penalty=repetition_penalty,
+                min_new_tokens=min_new_tokens,
             )
-            rows = new_ids
+            texts = [
+                stop_strings.truncate(text, stops)[0]
+                for text in self._detokenize(new_ids)
+            ]
             if return_full_text:
-                rows = [p + n for p, n in zip(prompt_ids, new_ids, strict=True)]
-            results.extend(self._detokenize(rows))
+                texts = self._full_texts(prompt_ids, new_ids, texts)
+            results.extend(texts)
         return results[0] if single else results
+
+    def _full_texts(self, prompt_ids, new_ids, completions):
+        """Prompt and completion detokenized together, the completion cut
+        as `completions` are (by stop strings)."""
+        rows = [p + n for p, n in zip(prompt_ids, new_ids, strict=True)]
+        texts = []
+        for full, whole, cut in zip(
+            self._detokenize(rows),
+            self._detokenize(new_ids),
+            completions,
+            strict=True,
+        ):
+            if cut != whole and full.endswith(whole):
+                full = full[: len(full) - len(whole)] + cut
+            texts.append(full)
+        return texts
 
     __call__ = generate  # model(x) is model.generate(x)
 
@@ -247,6 +285,10 @@ class TextGenerator(InferenceModel):
                     no_repeat_ngram_size=controls[0],
                     repetition_penalty=controls[1],
                 )
+                # controls[3]: the prompt length, [1].
+                logits = repetition.block_early_stop(
+                    logits, index + 1, controls[3], controls[4], controls[2]
+                )
                 chosen = sampler.choose(
                     logits, stateless_random.fold_in(seed, index + 1)
                 )
@@ -264,6 +306,8 @@ class TextGenerator(InferenceModel):
         *,
         no_repeat_ngram_size=0,
         repetition_penalty=1.0,
+        min_new_tokens=0,
+        stop=None,
     ):
         """Yields the text of one completion piece by piece.
 
@@ -281,6 +325,11 @@ class TextGenerator(InferenceModel):
             no_repeat_ngram_size: int, default 0 (off). As in `generate`.
             repetition_penalty: float > 0, default 1.0 (off). As in
                 `generate`.
+            min_new_tokens: int, default 0 (off). As in `generate`.
+            stop: None (default), a str or a list of str. As in
+                `generate`; the stream ends where a stop string begins, and
+                text that could still become one is held back until it
+                cannot.
 
         Yields:
             str pieces; joined they give the prompt's full continuation
@@ -296,10 +345,8 @@ class TextGenerator(InferenceModel):
                 f"{type(prompt).__name__}"
             )
         repetition.check_controls(no_repeat_ngram_size, repetition_penalty)
-        controls = (
-            tf.constant(no_repeat_ngram_size, tf.int32),
-            tf.constant(repetition_penalty, tf.float32),
-        )
+        repetition.check_min_new_tokens(min_new_tokens)
+        stream = stop_strings.StopStringStream(stop)
         if isinstance(sampler, str):
             sampler = make_sampler(sampler)
         if isinstance(sampler, generation.BeamSampler):
@@ -322,6 +369,14 @@ class TextGenerator(InferenceModel):
         tokens = list(prompt_ids[0][: lengths[0]])
         shown = self.detokenize([tokens])[0]
         end = self.tokenizer.end_id
+        controls = (
+            tf.constant(no_repeat_ngram_size, tf.int32),
+            tf.constant(repetition_penalty, tf.float32),
+            tf.constant(min_new_tokens, tf.int32),
+            tf.constant([lengths[0]], tf.int32),
+            tf.constant([end], tf.int32),
+        )
+        text = shown
         for index in range(lengths[0] - 1, lengths[0] - 1 + max_new_tokens):
             # The tokens so far, in a fixed-shape buffer [1, L].
             history = tf.constant([tokens + [0] * (length - len(tokens))])
@@ -335,9 +390,16 @@ class TextGenerator(InferenceModel):
             )
             token = int(token.numpy()[0])
             if token == end:
-                return
+                break
             tokens.append(token)
             text = self.detokenize([tokens])[0]
-            if text.startswith(shown) and len(text) > len(shown):
-                yield text[len(shown) :]
-                shown = text
+            if text.startswith(shown):
+                piece = stream.push(text[len(shown) :])
+                if piece:
+                    yield piece
+                if stream.stopped:
+                    return
+        if text.startswith(shown):
+            piece = stream.finish(text[len(shown) :])
+            if piece:
+                yield piece

@@ -9,6 +9,7 @@ from keras_transformer.generation import (
     BeamSampler,
     compile_decode,
     repetition,
+    stop_strings,
 )
 from keras_transformer.inference._base import (
     InferenceModel,
@@ -142,6 +143,7 @@ class Translator(InferenceModel):
         beam_size=None,
         no_repeat_ngram_size=0,
         repetition_penalty=1.0,
+        min_new_tokens=0,
     ):
         """Decodes one padded batch of source ids.
 
@@ -158,14 +160,18 @@ class Translator(InferenceModel):
             repetition_penalty: float > 0, default 1.0 (off). CTRL penalty
                 on the logits of target tokens already produced.
 
-        Both repetition controls are run-time values: changing them does
-        not recompile (see `keras_transformer.generation.repetition`).
+            min_new_tokens: int, default 0 (off). No output ends before
+                it has this many tokens.
+
+        The three controls are run-time values: changing them does not
+        recompile (see `keras_transformer.generation.repetition`).
 
         Returns:
             int32 numpy array [B, L]: start token, output, end, padding.
         """
         num_beams = resolve_num_beams(num_beams, beam_size)
         repetition.check_controls(no_repeat_ngram_size, repetition_penalty)
+        repetition.check_min_new_tokens(min_new_tokens)
         token_ids, cache = self._prepare(
             tf.convert_to_tensor(encoder_token_ids, tf.int32)
         )
@@ -183,6 +189,7 @@ class Translator(InferenceModel):
             start_index=1,
             no_repeat_ngram_size=no_repeat_ngram_size,
             repetition_penalty=repetition_penalty,
+            min_new_tokens=min_new_tokens,
             **knobs,
         )
         return keras.ops.convert_to_numpy(out)
@@ -197,6 +204,8 @@ class Translator(InferenceModel):
         beam_size=None,
         no_repeat_ngram_size=0,
         repetition_penalty=1.0,
+        min_new_tokens=0,
+        stop=None,
     ):
         """Translates a string or a list of strings.
 
@@ -217,6 +226,11 @@ class Translator(InferenceModel):
                 loops: the logits of tokens already in the translation are
                 divided by it when positive, multiplied when negative (CTRL;
                 e.g. 1.2).
+            min_new_tokens: int, default 0 (off). No translation ends
+                before it has this many tokens.
+            stop: None (default), a str or a list of str. A translation
+                ends before the first occurrence of any of them (removed;
+                `keras_transformer.generation.stop_strings`).
 
         Returns:
             A str for a str; otherwise a list of str, in the order of
@@ -228,6 +242,8 @@ class Translator(InferenceModel):
         """
         num_beams = resolve_num_beams(num_beams, beam_size)
         repetition.check_controls(no_repeat_ngram_size, repetition_penalty)
+        repetition.check_min_new_tokens(min_new_tokens)
+        stops = stop_strings.check_stop(stop)
         texts, single = text_list(texts)
         results = [""] * len(texts)
         source_ids = self.encode_texts(texts)
@@ -247,10 +263,13 @@ class Translator(InferenceModel):
                     length_penalty,
                     no_repeat_ngram_size=no_repeat_ngram_size,
                     repetition_penalty=repetition_penalty,
+                    min_new_tokens=min_new_tokens,
                 )[: len(chunk)]
                 strings = self.tokenizer.detokenize(tf.constant(out[:, 1:]))
                 for i, text in zip(chunk, strings.numpy()):
-                    results[i] = text.decode("utf-8")
+                    results[i] = stop_strings.truncate(
+                        text.decode("utf-8"), stops
+                    )[0]
         return results[0] if single else results
 
     __call__ = translate  # model(x) is model.translate(x)
