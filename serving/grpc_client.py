@@ -38,6 +38,11 @@ INPUT_DTYPES = {
     "top_k": "int32",
     "top_p": "float32",
     "seed": "int64",
+    "no_repeat_ngram_size": "int32",
+    "repetition_penalty": "float32",
+    "min_new_tokens": "int32",
+    "stop": "string",
+    "length_penalty": "float32",
     "encoder_token_ids": "int32",
 }
 

@@ -4,7 +4,8 @@
 (or of an inference object: anything with `.model`, `.tokenizer` and
 `.metadata`), choosing the exporter by `metadata["task"]`:
 
-- "translation": `export_translation` (`serving_default`, `translate_ids`).
+- "translation": `export_translation` (`serving_default`, `translate_ids`,
+  `generate`, `beam_search`).
 - "gpt": `export_gpt` (`serving_default`, `generate`).
 - "classifier": `export_classifier` (`serving_default`), ensembles too.
 

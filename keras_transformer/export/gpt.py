@@ -8,9 +8,16 @@ and the whole cached decode loop, so TF Serving (or any process with only
   greedy, `default_max_new_tokens` new tokens, stops at the end token.
   An empty prompt continues the start token `<s>` alone.
 - `generate(prompt, max_new_tokens: int32, temperature: float32,
-  top_k: int32, top_p: float32, seed: int64) -> {"completion": ...}`.
+  top_k: int32, top_p: float32, seed: int64, no_repeat_ngram_size: int32,
+  repetition_penalty: float32, min_new_tokens: int32, stop: tf.string [S])
+  -> {"completion": ...}`.
   `temperature <= 0` is greedy; `top_k <= 0` and `top_p` outside (0, 1)
   disable those filters; the same seed gives the same completions.
+  `no_repeat_ngram_size` 0, `repetition_penalty` 1 and `min_new_tokens` 0
+  are off (`keras_transformer.generation.repetition`); each completion ends
+  before the first occurrence of any of the `stop` strings (removed; an
+  empty list or empty strings stop nothing). All are run-time inputs of one
+  graph.
 
 Completions are the text of the new tokens as the tokenizer spells them:
 with a whitespace-preserving tokenizer (every GPT model trained by
@@ -99,6 +106,10 @@ class GPTServingModule(tf.Module):
                 tf.TensorSpec([], tf.int32, name="top_k"),
                 tf.TensorSpec([], tf.float32, name="top_p"),
                 tf.TensorSpec([], tf.int64, name="seed"),
+                tf.TensorSpec([], tf.int32, name="no_repeat_ngram_size"),
+                tf.TensorSpec([], tf.float32, name="repetition_penalty"),
+                tf.TensorSpec([], tf.int32, name="min_new_tokens"),
+                tf.TensorSpec([None], tf.string, name="stop"),
             ],
             autograph=False,
         )
@@ -113,13 +124,35 @@ class GPTServingModule(tf.Module):
         return {"completion": completion}
 
     def _generate(
-        self, prompt, max_new_tokens, temperature, top_k, top_p, seed
+        self,
+        prompt,
+        max_new_tokens,
+        temperature,
+        top_k,
+        top_p,
+        seed,
+        no_repeat_ngram_size,
+        repetition_penalty,
+        min_new_tokens,
+        stop,
     ):
         sampler = ServingSampler(temperature, top_k, top_p)
-        completion = self._complete(prompt, max_new_tokens, sampler, seed)
-        return {"completion": completion}
+        completion = self._complete(
+            prompt,
+            max_new_tokens,
+            sampler,
+            seed,
+            controls={
+                "no_repeat_ngram_size": tf.maximum(no_repeat_ngram_size, 0),
+                "repetition_penalty": tf.where(
+                    repetition_penalty > 0, repetition_penalty, 1.0
+                ),
+                "min_new_tokens": tf.maximum(min_new_tokens, 0),
+            },
+        )
+        return {"completion": cut_at_stop_strings(completion, stop)}
 
-    def _complete(self, prompt, max_new_tokens, sampler, seed):
+    def _complete(self, prompt, max_new_tokens, sampler, seed, controls=None):
         max_new = tf.clip_by_value(max_new_tokens, 1, self._max_length - 1)
         room = self._max_length - max_new
         ids = self.tokenizer.tokenize(prompt, add_start=True)  # [B, None]
@@ -148,12 +181,41 @@ class GPTServingModule(tf.Module):
             stop_token_ids=[self.tokenizer.end_id],
             pad_token_id=0,
             seed=seed,
+            **(controls or {}),
         )
         new = (columns >= lengths[:, None]) & (
             columns < (lengths + max_new)[:, None]
         )
         new_ids = tf.ragged.boolean_mask(output, new)  # [B, None]
         return self.tokenizer.detokenize(new_ids)
+
+
+def cut_at_stop_strings(texts, stops):
+    """Each of `texts` [B] cut before its first occurrence of any of
+    `stops` [S] (empty strings skipped), in the graph.
+
+    Cutting at each stop in turn leaves the text before the earliest one.
+    """
+
+    def cut(i, texts):
+        stop = stops[i]
+
+        def split():
+            parts = tf.strings.split(texts, sep=stop, maxsplit=1)
+            return parts.to_tensor("", shape=tf.stack([tf.size(texts), 1]))[
+                :, 0
+            ]
+
+        texts = tf.cond(tf.strings.length(stop) > 0, split, lambda: texts)
+        return i + 1, tf.reshape(texts, [-1])
+
+    _, texts = tf.while_loop(
+        lambda i, _: i < tf.size(stops),
+        cut,
+        (tf.constant(0), texts),
+        shape_invariants=(tf.TensorShape([]), tf.TensorShape([None])),
+    )
+    return texts
 
 
 def export_gpt(

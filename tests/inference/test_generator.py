@@ -97,6 +97,10 @@ def test_export_round_trip(generator, tmp_path):
         top_k=tf.constant(0),
         top_p=tf.constant(1.0),
         seed=tf.constant(0, tf.int64),
+        no_repeat_ngram_size=tf.constant(0),
+        repetition_penalty=tf.constant(1.0),
+        min_new_tokens=tf.constant(0),
+        stop=tf.constant([], tf.string),
     )
     generated = loaded.signatures["generate"](
         prompt=tf.constant(PROMPTS), **knobs
@@ -104,6 +108,21 @@ def test_export_round_trip(generator, tmp_path):
     assert [t.decode("utf-8") for t in generated.numpy()] == (
         generator.generate(PROMPTS, 3)
     )
+    # The decoding controls, as run-time inputs, give the Python API's
+    # completions (a stop string cut from one of them, and an empty one).
+    controls = dict(no_repeat_ngram_size=2, repetition_penalty=1.3,
+                    min_new_tokens=3)  # fmt: skip
+    plain = generator.generate(PROMPTS, 8, **controls)
+    longest = max(plain, key=len)
+    stop = ["", longest[3:6]]
+    expected = generator.generate(PROMPTS, 8, stop=stop[1:], **controls)
+    assert expected != plain
+    inputs = dict(knobs, max_new_tokens=tf.constant(8), stop=tf.constant(stop))
+    inputs.update({k: tf.constant(v) for k, v in controls.items()})
+    generated = loaded.signatures["generate"](
+        prompt=tf.constant(PROMPTS), **inputs
+    )["completion"]
+    assert [t.decode("utf-8") for t in generated.numpy()] == expected
 
 
 def test_repetition_controls_without_recompiling(generator):
@@ -125,6 +144,8 @@ def test_repetition_controls_without_recompiling(generator):
         for k in range(len(prompt) - 1, len(grams)):
             assert grams[k] not in grams[:k]
     _, penalized = generator.generate_ids(prompts, 12, repetition_penalty=5.0)
+    _, longer = generator.generate_ids(prompts, 12, min_new_tokens=9)
+    assert all(end not in row[:9] for row in longer)
     _, off = generator.generate_ids(prompts, 12)
     assert off == plain
     assert decoder.trace_count == traced  # values change, program does not

@@ -122,6 +122,66 @@ def test_export_round_trip(model_dirs, tmp_path):
     np.testing.assert_array_equal(served.numpy(), short.translate_ids(padded))
     with pytest.raises(ExportError, match="already exists"):
         short.export(str(output))
+    _check_generate_and_beam_search(loaded, short)
+
+
+_OFF = dict(no_repeat_ngram_size=0, repetition_penalty=1.0, min_new_tokens=0)
+
+
+def _inputs(stop=(), **values):
+    values = {**_OFF, **values}
+    inputs = {k: tf.constant(v) for k, v in values.items()}
+    inputs["stop"] = tf.constant(list(stop), tf.string)
+    return inputs
+
+
+def _check_generate_and_beam_search(loaded, translator):
+    """The `generate` and `beam_search` signatures against the Python
+    translator: greedy, the decoding controls, stop strings, the n-best
+    list with its scores, and seeded sampling."""
+    generate = loaded.signatures["generate"]
+    greedy = dict(temperature=0.0, top_k=0, top_p=1.0)
+    seed = {"seed": tf.constant(0, tf.int64)}
+
+    def translations(out, key="translation"):
+        return [t.decode() for t in out[key].numpy()]
+
+    out = generate(text=tf.constant(TEXTS), **seed, **_inputs(**greedy))
+    assert translations(out) == translator.translate(TEXTS)
+    assert out["score"].shape == (len(TEXTS),)
+    assert np.all(out["score"].numpy() < 0)
+    controls = dict(no_repeat_ngram_size=2, repetition_penalty=1.5,
+                    min_new_tokens=4)  # fmt: skip
+    plain = translator.translate(TEXTS, **controls)
+    stop = max(plain, key=len)[2:5]
+    expected = translator.translate(TEXTS, stop=stop, **controls)
+    out = generate(
+        text=tf.constant(TEXTS), **seed,
+        **_inputs(stop=["", stop], **greedy, **controls),
+    )  # fmt: skip
+    assert translations(out) == expected
+    # Sampling: the same seed gives the same translations.
+    sampled = dict(temperature=1.0, top_k=5, top_p=0.9)
+    runs = [
+        translations(
+            generate(
+                text=tf.constant(TEXTS),
+                seed=tf.constant(s, tf.int64),
+                **_inputs(**sampled),
+            )  # fmt: skip
+        )
+        for s in (7, 7)
+    ]
+    assert runs[0] == runs[1]
+    # The n-best list: the best is the Python beam search's, scores sorted.
+    beams = loaded.signatures["beam_search"](
+        text=tf.constant(TEXTS), **_inputs(length_penalty=0.6)
+    )
+    assert beams["translations"].shape == (len(TEXTS), 4)
+    best = [row[0].decode() for row in beams["translations"].numpy()]
+    assert best == translator.translate(TEXTS, num_beams=4, length_penalty=0.6)
+    scores = beams["scores"].numpy()
+    assert np.all(np.diff(scores, axis=1) <= 1e-6)
 
 
 def _generated(row, end_id):

@@ -145,7 +145,13 @@ def main(kind, path, *bodies):
             top_k=tf.constant(0),
             top_p=tf.constant(1.0),
             seed=tf.constant(0, tf.int64),
+            no_repeat_ngram_size=tf.constant(0),
+            repetition_penalty=tf.constant(1.0),
+            min_new_tokens=tf.constant(0),
+            stop=tf.constant([], tf.string),
         )
+        if kind == "translation":  # its length is the model's
+            del knobs["max_new_tokens"]
         generate = model.signatures["generate"]
         result["generate"] = {
             case: call([CASES[case]], generate, **knobs)

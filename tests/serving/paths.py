@@ -11,7 +11,11 @@ BATTERY = HERE / "battery.py"
 REQUESTS = {
     "classifier": ["classifier.json"],
     "gpt": ["gpt.json", "gpt_generate.json"],
-    "translation": ["translation.json"],
+    "translation": [
+        "translation.json",
+        "translation_generate.json",
+        "translation_beam_search.json",
+    ],
 }
 
 # The serving_default input given to `saved_model_cli run` for each model.

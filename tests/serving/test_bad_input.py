@@ -74,7 +74,7 @@ def test_long_inputs_are_truncated(battery, kind):
     # 100,000 and 200,000 characters of the same text: the model reads only
     # its maximum length of tokens, so the answers are identical.
     _assert_same(_rows(single["long"], 0), _rows(single["longer"], 0))
-    if kind == "gpt":
+    if "generate" in battery[kind]:  # gpt and translation
         generate = battery[kind]["generate"]
         _assert_same(_rows(generate["long"], 0), _rows(generate["longer"], 0))
 
@@ -86,7 +86,7 @@ def test_mixed_batch_rows_equal_single_rows(battery, kind):
     _assert_valid(kind, mixed, len(result["mixed_cases"]))
     for index, case in enumerate(result["mixed_cases"]):
         _assert_same(_rows(mixed, index), _rows(result["single"][case], 0))
-    if kind == "gpt":
+    if "generate" in result:
         generate = result["generate_mixed"]
         _assert_valid(kind, generate, len(result["mixed_cases"]))
         for case in ("long", "empty", "invalid_utf8"):
@@ -106,8 +106,9 @@ def test_empty_batch_gives_empty_outputs(battery, kind):
         assert entry["dtype"] == normal[name]["dtype"]
         assert entry["shape"] == [0] + normal[name]["shape"][1:]
         assert entry["values"] == []
-    if kind == "gpt":
-        assert result["generate_empty_batch"]["completion"]["shape"] == [0]
+    if "generate" in result:
+        key = "completion" if kind == "gpt" else "translation"
+        assert result["generate_empty_batch"][key]["shape"] == [0]
 
 
 @pytest.mark.parametrize("kind", MODELS)

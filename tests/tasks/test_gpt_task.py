@@ -174,7 +174,10 @@ def run(**kwargs):
     out = generate(prompt=tf.constant(prompts), **kwargs)["completion"]
     return [s.decode() for s in out.numpy().tolist()]
 knobs = dict(max_new_tokens=tf.constant(8), temperature=tf.constant(1.0),
-             top_k=tf.constant(20), top_p=tf.constant(0.95))
+             top_k=tf.constant(20), top_p=tf.constant(0.95),
+             no_repeat_ngram_size=tf.constant(0),
+             repetition_penalty=tf.constant(1.0),
+             min_new_tokens=tf.constant(0), stop=tf.constant([], tf.string))
 greedy = dict(knobs, temperature=tf.constant(0.0))
 result = {
     "default": [s.decode() for s in
