@@ -96,11 +96,15 @@ def system_command(app, system, corpus, parent, output, args):
 
 
 def _trainable(model_dir):
+    """The parameters that trained: the adapters (and a new head) of a
+    LoRA run, else every parameter of the model."""
     from keras_transformer import model_dir as model_dir_lib
 
     metadata = model_dir_lib.read_metadata(model_dir)
     lora = metadata["inference"].get("lora") or {}
-    return lora.get("trainable_parameters")
+    if lora.get("trainable_parameters"):
+        return lora["trainable_parameters"]
+    return int(model_dir_lib.load_model(model_dir, metadata).count_params())
 
 
 def run_app(app, corpora, args):
@@ -158,12 +162,10 @@ def table_markdown(results):
             if row.get(name) is not None
         )
         trainable = row.get("trainable_parameters") or row.get("parameters")
+        trainable = f"{trainable:,}" if trainable else "?"
         lines.append(
             f"| {row['app']} | {row['corpus']} | {row['system']} | "
-            f"{trainable:,} | {row.get('steps')} | {figures} |"
-            if trainable
-            else f"| {row['app']} | {row['corpus']} | {row['system']} | "
-            f"? | {row.get('steps')} | {figures} |"
+            f"{trainable} | {row.get('steps')} | {figures} |"
         )
     lines.append("")
     lines.append(

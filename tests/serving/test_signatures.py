@@ -144,7 +144,7 @@ def test_request_bodies_build_predict_requests_matching_signatures(
     assert {("output", name) for name in outputs} == {
         key for key in documented if key[0] == "output"
     }
-    text_input = next(k for k, v in expected.items() if v == "string")
+    text_input = next(k for k in ("text", "prompt") if k in expected)
     rows = len(request.inputs[text_input].string_val)
     for entry in outputs.values():
         assert entry["shape"][0] == rows
