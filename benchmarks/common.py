@@ -128,6 +128,17 @@ def write_results(name, payload):
     return path
 
 
+def update_docs_table(name, page, start, end, render):
+    """Puts `render(results)` of `results/NAME.json` between the markers of
+    `page` (markers kept); raises ValueError when a marker is missing."""
+    with open(os.path.join(RESULTS_DIR, f"{name}.json"), encoding="utf-8") as f:
+        results = json.load(f)
+    block = f"{start}\n{render(results)}\n{end}"
+    if not replace_between(page, start, end, block):
+        raise ValueError(f"{page} lacks the markers {start} ... {end}")
+    return page
+
+
 def replace_between(page, start, end, block):
     """Replaces `start`...`end` (markers included) in a file with `block`.
 

@@ -178,16 +178,10 @@ def table_markdown(results):
     return "\n".join(lines)
 
 
-def update_docs(results_path=None, docs=DOCS):
-    results_path = results_path or os.path.join(
-        common.RESULTS_DIR, "fine_tuning.json"
+def update_docs(docs=DOCS):
+    return common.update_docs_table(
+        "fine_tuning", docs, BEGIN, END, table_markdown
     )
-    with open(results_path, encoding="utf-8") as f:
-        results = json.load(f)
-    block = f"{BEGIN}\n{table_markdown(results)}\n{END}"
-    if not common.replace_between(docs, BEGIN, END, block):
-        raise ValueError(f"{docs} lacks the markers {BEGIN} ... {END}")
-    return docs
 
 
 def main(argv=None):

@@ -185,19 +185,11 @@ def table_markdown(results):
     return "\n".join(lines)
 
 
-def update_docs(results_path=None, docs=DOCS):
+def update_docs(docs=DOCS):
     """Replaces the table between the markers of `docs` with the results'."""
-    import json
-
-    results_path = results_path or os.path.join(
-        common.RESULTS_DIR, "quantization.json"
+    return common.update_docs_table(
+        "quantization", docs, BEGIN, END, table_markdown
     )
-    with open(results_path, encoding="utf-8") as f:
-        results = json.load(f)
-    block = f"{BEGIN}\n{table_markdown(results)}\n{END}"
-    if not common.replace_between(docs, BEGIN, END, block):
-        raise ValueError(f"{docs} lacks the markers {BEGIN} ... {END}")
-    return docs
 
 
 def main(argv=None):

@@ -142,13 +142,9 @@ class GPTServingModule(tf.Module):
             max_new_tokens,
             sampler,
             seed,
-            controls={
-                "no_repeat_ngram_size": tf.maximum(no_repeat_ngram_size, 0),
-                "repetition_penalty": tf.where(
-                    repetition_penalty > 0, repetition_penalty, 1.0
-                ),
-                "min_new_tokens": tf.maximum(min_new_tokens, 0),
-            },
+            controls=serving_controls(
+                no_repeat_ngram_size, repetition_penalty, min_new_tokens
+            ),
         )
         return {"completion": cut_at_stop_strings(completion, stop)}
 
@@ -188,6 +184,18 @@ class GPTServingModule(tf.Module):
         )
         new_ids = tf.ragged.boolean_mask(output, new)  # [B, None]
         return self.tokenizer.detokenize(new_ids)
+
+
+def serving_controls(no_repeat_ngram_size, repetition_penalty, min_new_tokens):
+    """The decode controls of a signature's inputs, out-of-range values
+    meaning "off"."""
+    return {
+        "no_repeat_ngram_size": tf.maximum(no_repeat_ngram_size, 0),
+        "repetition_penalty": tf.where(
+            repetition_penalty > 0, repetition_penalty, 1.0
+        ),
+        "min_new_tokens": tf.maximum(min_new_tokens, 0),
+    }
 
 
 def cut_at_stop_strings(texts, stops):

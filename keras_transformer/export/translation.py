@@ -36,7 +36,11 @@ from keras_transformer.export.common import (
     export_saved_model,
     open_source,
 )
-from keras_transformer.export.gpt import ServingSampler, cut_at_stop_strings
+from keras_transformer.export.gpt import (
+    ServingSampler,
+    cut_at_stop_strings,
+    serving_controls,
+)
 from keras_transformer.generation import BeamSampler, GreedySampler, decode
 
 _CONTROLS = [
@@ -45,17 +49,6 @@ _CONTROLS = [
     tf.TensorSpec([], tf.int32, name="min_new_tokens"),
     tf.TensorSpec([None], tf.string, name="stop"),
 ]
-
-
-def _controls(no_repeat_ngram_size, repetition_penalty, min_new_tokens):
-    """The decode controls, out-of-range values meaning "off"."""
-    return {
-        "no_repeat_ngram_size": tf.maximum(no_repeat_ngram_size, 0),
-        "repetition_penalty": tf.where(
-            repetition_penalty > 0, repetition_penalty, 1.0
-        ),
-        "min_new_tokens": tf.maximum(min_new_tokens, 0),
-    }
 
 
 class TranslationModule(tf.Module):
@@ -162,7 +155,7 @@ class TranslationModule(tf.Module):
             ServingSampler(temperature, top_k, top_p),
             seed=seed,
             return_scores=True,
-            **_controls(
+            **serving_controls(
                 no_repeat_ngram_size, repetition_penalty, min_new_tokens
             ),
         )
@@ -195,7 +188,7 @@ class TranslationModule(tf.Module):
                 length_penalty=tf.maximum(length_penalty, 0.0),
                 return_all_beams=True,
             ),
-            **_controls(
+            **serving_controls(
                 no_repeat_ngram_size, repetition_penalty, min_new_tokens
             ),
         )  # [B, K, L], [B, K]
