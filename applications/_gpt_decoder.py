@@ -10,6 +10,10 @@ import warnings
 from keras import ops
 
 from keras_transformer import generation
+from keras_transformer.generation.beam_search import (
+    check_num_return_sequences,
+)
+from keras_transformer.generation.serialization import runtime_knobs
 from keras_transformer.layers._utils import check_positive_int
 
 # The layer names that `gpt_lm` gives and `GPTDecoder` looks up.
@@ -282,26 +286,22 @@ class GPTDecoder:
         prompt_mask = [[i < n for i in range(length)] for n in lengths]
         return prompt, token_ids, prompt_mask, lengths
 
-    def _decode_fn(self, sampler, stop_token_ids):
+    def _decode_fn(self, sampler, n_best=False, return_scores=False):
+        """`(decode_fn, knobs, sampler)`: the compiled loop of the sampler's
+        kind (its run-time knobs apart) and the knob values to pass."""
         if isinstance(sampler, str):
             sampler = generation.get(
                 sampler, **_SAMPLER_DEFAULTS.get(sampler.lower(), {})
             )
         sampler = generation.get(sampler)
-        config = sampler.get_config()
-        knobs = {
-            name: config.pop(name)
-            for name in ("temperature", "p", "length_penalty")
-            if name in config
-        }
-        stop_key = None
-        if stop_token_ids is not None:
-            stop_key = (
-                (int(stop_token_ids),)
-                if isinstance(stop_token_ids, int)
-                else tuple(int(t) for t in stop_token_ids)
+        if n_best and isinstance(sampler, generation.BeamSampler):
+            sampler = generation.BeamSampler(
+                sampler.num_beams,
+                sampler.length_penalty,
+                return_all_beams=True,
             )
-        key = (type(sampler).__name__, tuple(sorted(config.items())), stop_key)
+        kind, knobs = runtime_knobs(sampler)
+        key = (kind, bool(return_scores))
         if key not in self._compiled:
 
             def step_fn(token_ids, index, cache):
@@ -311,11 +311,11 @@ class GPTDecoder:
             self._compiled[key] = generation.compile_decode(
                 step_fn,
                 sampler,
-                stop_token_ids=list(stop_key) if stop_key else None,
                 pad_token_id=self.pad_token_id,
+                return_scores=return_scores,
                 variables=self.model.variables,
             )
-        return self._compiled[key], knobs
+        return self._compiled[key], knobs, sampler
 
     def generate(
         self,
@@ -328,6 +328,8 @@ class GPTDecoder:
         no_repeat_ngram_size=0,
         repetition_penalty=1.0,
         min_new_tokens=0,
+        num_return_sequences=1,
+        return_scores=False,
     ):
         """Generates continuations of a batch of prompts of any lengths.
 
@@ -341,8 +343,8 @@ class GPTDecoder:
                 `"beam"` (4 beams). Its `temperature`, `p` and
                 `length_penalty` are passed at run time: changing them
                 does not recompile.
-            stop_token_ids: None, int or list of ints, default None. A row
-                ends after producing one (the stop token is kept).
+            stop_token_ids: None, int or up to 16 ints, default None. A
+                row ends after producing one (kept); run-time too.
             seed: None or int, default None. An int makes sampling
                 reproducible.
             no_repeat_ngram_size: int, default 0 (off). No n-gram of this
@@ -354,10 +356,18 @@ class GPTDecoder:
                 does not recompile.
             min_new_tokens: int, default 0 (off). No row stops before it
                 has this many new tokens (run-time too).
+            num_return_sequences: int, default 1. Continuations per prompt:
+                the best beams (at most `num_beams`) or independent draws
+                of a random sampler (not greedy: it has only one).
+            return_scores: bool, default False. Also return each row's
+                score (see `keras_transformer.generation.decode`).
 
         Returns:
-            A list of B lists of int: the new tokens of each row, at most
-            `max_new_tokens`, ending at the first stop token.
+            A list of B * `num_return_sequences` lists of int (the
+            continuations of prompt i at rows `i * K .. i * K + K - 1`): the
+            new tokens of each row, at most `max_new_tokens`, ending at the
+            first stop token. With `return_scores`, `(rows, scores)` with
+            `scores` a list of float, one per row.
 
         Example:
         >>> import keras_transformer
@@ -371,11 +381,29 @@ class GPTDecoder:
         True
         >>> decoder.trace_count
         1
+        >>> rows, scores = decoder.generate(
+        ...     prompts, 4, "beam", num_return_sequences=2, return_scores=True)
+        >>> len(rows), scores[0] >= scores[1]
+        (4, True)
         """
+        count = check_num_return_sequences(num_return_sequences, sampler)
+        decode_fn, knobs, sampler = self._decode_fn(
+            sampler, n_best=count > 1, return_scores=return_scores
+        )
+        beams = isinstance(sampler, generation.BeamSampler)
+        if count > 1 and beams and count > sampler.num_beams:
+            raise ValueError(
+                "`num_return_sequences` must be at most the beam count "
+                f"({sampler.num_beams}). Received: "
+                f"num_return_sequences={count}"
+            )
+        if count > 1 and not beams:
+            prompts_token_ids = [
+                row for row in prompts_token_ids for _ in range(count)
+            ]
         prompt, token_ids, prompt_mask, lengths = self.prepare(
             prompts_token_ids, max_new_tokens
         )
-        decode_fn, knobs = self._decode_fn(sampler, stop_token_ids)
         length = len(token_ids[0])
         cache = self.empty_cache(ops.convert_to_tensor(prompt, "int32"), length)
         output = decode_fn(
@@ -387,10 +415,24 @@ class GPTDecoder:
             no_repeat_ngram_size=no_repeat_ngram_size,
             repetition_penalty=repetition_penalty,
             min_new_tokens=min_new_tokens,
+            extra_stop_token_ids=stop_token_ids,
             **knobs,
         )
-        output = ops.convert_to_numpy(output).tolist()
-        return self.completions(output, lengths, max_new_tokens, stop_token_ids)
+        scores = None
+        if isinstance(output, tuple):
+            output, scores = output
+            scores = ops.convert_to_numpy(scores)
+        output = ops.convert_to_numpy(output)
+        if count > 1 and beams:  # [B, K_beams, L]: the K best of each.
+            output = output[:, :count].reshape(-1, output.shape[-1])
+            scores = scores[:, :count].reshape(-1)
+            lengths = [n for n in lengths for _ in range(count)]
+        rows = self.completions(
+            output.tolist(), lengths, max_new_tokens, stop_token_ids
+        )
+        if return_scores:
+            return rows, [float(x) for x in scores]
+        return rows
 
     def completions(self, output, lengths, max_new_tokens, stop_token_ids):
         """Cuts each row of a decoded buffer to its new tokens.

@@ -55,6 +55,46 @@ DECODING_FLAGS = {
         help="end an output before this text, which is removed (give it "
         "more than once for several; '\\n' is a line break)",
     ),
+    "--stop-token-id": dict(
+        dest="stop_token_ids",
+        metavar="ID",
+        type=int,
+        action="append",
+        default=None,
+        help="end an output at this token id too, beside the end token "
+        "(give it more than once for several, at most 16)",
+    ),
+    "--n-best": dict(
+        dest="num_return_sequences",
+        metavar="K",
+        type=int,
+        default=None,
+        help="print the K best translations of each text (beam search; K "
+        "at most --num-beams) or K samples (--sampler), as "
+        "`INDEX<TAB>TRANSLATION` lines, INDEX the text's line from 0 "
+        "(default: 1)",
+    ),
+    "--num-return-sequences": dict(
+        dest="num_return_sequences",
+        metavar="K",
+        type=int,
+        default=None,
+        help="print K completions of each prompt (the K best beams of "
+        "--sampler beam, or K samples) as `INDEX<TAB>COMPLETION` lines, "
+        "INDEX the prompt's line from 0 (default: 1)",
+    ),
+    "--scores": dict(
+        dest="return_scores",
+        action="store_true",
+        help="add each output's score, its summed log-probability (beam "
+        "search: the length-penalized beam score), after a tab",
+    ),
+    "--stream": dict(
+        dest="stream",
+        action="store_true",
+        help="print each translation as it is produced, one text after "
+        "the other (greedy or --sampler; not beam search)",
+    ),
     "--max-new-tokens": dict(
         dest="max_new_tokens",
         metavar="N",
@@ -67,7 +107,8 @@ DECODING_FLAGS = {
         dest="sampler",
         default=None,
         choices=SAMPLERS,
-        help="how the next token is chosen (default: greedy)",
+        help="how the next token is chosen (default: greedy; for "
+        "translation beam search when --num-beams > 1)",
     ),
     "--temperature": dict(
         dest="temperature",

@@ -412,5 +412,6 @@ CLI_ONLY = {
     "tpu",
     "mixed_precision",
     "no_stream",
+    "stream",
     "keep_newlines",
 }

@@ -15,20 +15,76 @@ INFERENCE = "keras_transformer.inference"
 
 
 def run_translate(args):
-    """Runs `keras-transformer translate`: one translation per line."""
+    """Runs `keras-transformer translate`: one translation per line (K
+    lines `INDEX<TAB>TRANSLATION` with `--n-best K`; `<TAB>SCORE` added
+    with `--scores`)."""
     inference = _runtime.import_quietly(INFERENCE, args.verbose)
     translator = inference.Translator.from_dir(args.model_dir)
     texts = _runtime.input_texts(args.texts)
-    options = _runtime.python_kwargs(args, drop=("model_dir", "texts"))
+    options = _runtime.python_kwargs(
+        args, drop=("model_dir", "texts", *_SAMPLER_FLAGS)
+    )
     if options.get("stop"):
         options["stop"] = [_unescape(s) for s in options["stop"]]
+    if args.sampler:
+        from keras_transformer.inference import generator as generator_lib
+
+        options["sampler"] = generator_lib.make_sampler(
+            args.sampler, **_sampler_options(args)
+        )
+    if args.stream:
+        return _stream_translations(translator, texts, options)
     with _runtime.progress_on_stderr():
         outputs = translator.translate(
             texts, verbose=_runtime.progress_verbose(), **options
         )
-    for output in outputs:
-        print(_runtime.one_line(output), flush=True)
+    _print_outputs(outputs, options)
     return 0
+
+
+_SAMPLER_FLAGS = ("sampler", "temperature", "top_k", "top_p")
+
+
+def _stream_translations(translator, texts, options):
+    """`translate --stream`: each translation printed as it comes."""
+    unsupported = {"num_return_sequences", "return_scores", "length_penalty"}
+    given = sorted(unsupported & set(options))
+    if given or options.get("num_beams", 1) != 1:
+        raise ValueError(
+            "`--stream` prints one greedy or sampled translation per text; "
+            "it does not combine with --num-beams, --length-penalty, "
+            f"--n-best or --scores. Received: {given or ['--num-beams']}"
+        )
+    options.pop("num_beams", None)
+    for text in texts:
+        pieces = iter(translator.stream(text, **options))
+        first = next(pieces, "")  # Bad settings raise before any output.
+        print(_runtime.one_line(first), end="", flush=True)
+        for piece in pieces:
+            print(_runtime.one_line(piece), end="", flush=True)
+        print(flush=True)
+    return 0
+
+
+def _print_outputs(outputs, options, show=None):
+    """Prints one line per output: `TEXT`, `TEXT<TAB>SCORE`, or with K
+    outputs per input K lines `INDEX<TAB>TEXT[<TAB>SCORE]`."""
+    show = show if callable(show) else _runtime.one_line
+    count = options.get("num_return_sequences") or 1
+    scores = options.get("return_scores")
+
+    def line(item):
+        if scores:
+            text, score = item
+            return f"{show(text)}\t{score:.4f}"
+        return show(item)
+
+    for index, output in enumerate(outputs):
+        if count == 1:
+            print(line(output), flush=True)
+        else:
+            for item in output:
+                print(f"{index}\t{line(item)}", flush=True)
 
 
 def run_classify(args):
@@ -62,6 +118,7 @@ def _repetition_options(args):
         "repetition_penalty": args.repetition_penalty,
         "min_new_tokens": args.min_new_tokens,
         "stop": args.stop and [_unescape(s) for s in args.stop],
+        "stop_token_ids": args.stop_token_ids,
     }
     return {k: v for k, v in options.items() if v is not None}
 
@@ -102,7 +159,11 @@ def run_generate(args):
     prompts = _runtime.input_texts(args.prompts)
     show = str if args.keep_newlines else _runtime.one_line
     repetition = _repetition_options(args)
-    if args.no_stream or name == "beam":
+    n_best = {
+        "num_return_sequences": args.num_return_sequences or 1,
+        "return_scores": args.return_scores,
+    }
+    if args.no_stream or name == "beam" or n_best != _ONE_UNSCORED:
         with _runtime.progress_on_stderr():
             texts = generator.generate(
                 prompts,
@@ -112,9 +173,9 @@ def run_generate(args):
                 return_full_text=True,
                 verbose=_runtime.progress_verbose(),
                 **repetition,
+                **n_best,
             )
-        for text in texts:
-            print(show(text), flush=True)
+        _print_outputs(texts, n_best, show)
         return 0
     for prompt in prompts:
         pieces = iter(
@@ -133,6 +194,9 @@ def run_generate(args):
             print(show(piece), end="", flush=True)
         print(flush=True)
     return 0
+
+
+_ONE_UNSCORED = {"num_return_sequences": 1, "return_scores": False}
 
 
 def _prompt_as_read(generator, prompt, max_new_tokens):

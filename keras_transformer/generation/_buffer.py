@@ -3,6 +3,8 @@
 Shape legend: B batch, K beams, L buffer length, S stop ids.
 """
 
+import numbers
+
 from keras import ops
 
 
@@ -24,6 +26,42 @@ def stop_ids(stop_token_ids):
             )
     stop = ops.cast(ops.convert_to_tensor(stop_token_ids), "int32")
     return ops.reshape(stop, (-1,))
+
+
+# Run-time stop ids (`compile_decode`'s `extra_stop_token_ids`) travel as
+# a fixed-size int32 vector padded with -1 (no token), so their number
+# never changes a traced shape.
+MAX_RUNTIME_STOP_IDS = 16
+
+
+def runtime_stop_ids(stop_token_ids):
+    """Checks run-time stop ids; returns them as a list of
+    `MAX_RUNTIME_STOP_IDS` ints padded with -1.
+
+    Args:
+        stop_token_ids: None, an int >= 0 or a list of them.
+
+    Example:
+    >>> from keras_transformer.generation import _buffer
+    >>> _buffer.runtime_stop_ids([5, 9])[:4]
+    [5, 9, -1, -1]
+    """
+    if stop_token_ids is None:
+        ids = []
+    elif isinstance(stop_token_ids, (list, tuple)):
+        ids = list(stop_token_ids)
+    else:
+        ids = [stop_token_ids]
+    if len(ids) > MAX_RUNTIME_STOP_IDS or not all(
+        isinstance(t, numbers.Integral) and not isinstance(t, bool) and t >= 0
+        for t in ids
+    ):
+        raise ValueError(
+            "`stop_token_ids` must be None, a token id (an int >= 0) or a "
+            f"list of at most {MAX_RUNTIME_STOP_IDS}. "
+            f"Received: stop_token_ids={stop_token_ids!r}"
+        )
+    return [int(t) for t in ids] + [-1] * (MAX_RUNTIME_STOP_IDS - len(ids))
 
 
 def is_stop(token_ids, stop):

@@ -11,7 +11,11 @@ import keras
 from keras import ops
 
 from keras_transformer.generation import _buffer
-from keras_transformer.generation.samplers import Sampler, _is_number
+from keras_transformer.generation.samplers import (
+    GreedySampler,
+    Sampler,
+    _is_number,
+)
 
 # Score of the placeholder beams that start next to the first real beam: low
 # enough to lose against any real hypothesis, finite so it never makes NaN.
@@ -250,3 +254,25 @@ def _beam_decode(
     if return_scores:
         return beams[:, 0, :], final[:, 0]
     return beams[:, 0, :]
+
+
+def check_num_return_sequences(num_return_sequences, sampler):
+    """Returns `num_return_sequences` checked: a positive int, and 1 for
+    greedy search (whose continuations would all be the same)."""
+    if (
+        isinstance(num_return_sequences, bool)
+        or not isinstance(num_return_sequences, int)
+        or num_return_sequences < 1
+    ):
+        raise ValueError(
+            "`num_return_sequences` must be a positive int. Received: "
+            f"num_return_sequences={num_return_sequences!r}"
+        )
+    greedy = sampler == "greedy" or isinstance(sampler, GreedySampler)
+    if num_return_sequences > 1 and greedy:
+        raise ValueError(
+            "`num_return_sequences` > 1 needs beam search or a random "
+            "sampler: greedy search has one answer. Received: "
+            f"num_return_sequences={num_return_sequences}, sampler=greedy"
+        )
+    return num_return_sequences

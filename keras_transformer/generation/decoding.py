@@ -335,7 +335,10 @@ def compile_decode(
     Returns:
         A function `decode_fn(token_ids, prompt_mask, cache, *, start_index,
         seed=None, no_repeat_ngram_size=0, repetition_penalty=1.0,
-        min_new_tokens=0, **knobs)` returning what `decode` returns. `knobs`
+        min_new_tokens=0, extra_stop_token_ids=None, **knobs)` returning
+        what `decode` returns. `extra_stop_token_ids` (None, an int or up
+        to `MAX_RUNTIME_STOP_IDS` = 16 ints) end rows too, beside the
+        compiled `stop_token_ids`, without recompiling. `knobs`
         are the sampler's run-time arguments among `temperature`, `k`, `p` and
         `length_penalty` (a `k` given here makes top-k sort the whole
         vocabulary); the repetition controls are those of `decode`.
@@ -358,6 +361,10 @@ def compile_decode(
     ...                    no_repeat_ngram_size=1)  # no recompilation
     >>> keras.ops.convert_to_numpy(output).tolist()  # nothing seen again
     [[0, 1, 2, 3, 4, 0]]
+    >>> output = decode_fn(token_ids, None, None, start_index=1, seed=1,
+    ...                    extra_stop_token_ids=[2])  # stop at 2 as well
+    >>> keras.ops.convert_to_numpy(output).tolist()
+    [[0, 1, 2, 0, 0, 0]]
     """
     sampler = get_sampler(sampler)
     config = sampler.get_config()
@@ -378,11 +385,17 @@ def compile_decode(
         values,
     ):
         current = sampler
+        # Compile-time stop ids, then the run-time ones (-1: none).
+        stops = controls[3]
+        if stop_token_ids is not None:
+            stops = ops.concatenate(
+                [_buffer.stop_ids(stop_token_ids), stops], axis=0
+            )
         if knobs:
             current = type(sampler).from_config({**config, **knobs})
         kwargs = dict(
             start_index=start_index,
-            stop_token_ids=stop_token_ids,
+            stop_token_ids=stops,
             pad_token_id=pad_token_id,
             seed=seed,
             return_scores=return_scores,
@@ -422,6 +435,7 @@ def compile_decode(
         no_repeat_ngram_size=0,
         repetition_penalty=1.0,
         min_new_tokens=0,
+        extra_stop_token_ids=None,
         **knobs,
     ):
         repetition.check_controls(no_repeat_ngram_size, repetition_penalty)
@@ -430,6 +444,9 @@ def compile_decode(
             ops.convert_to_tensor(no_repeat_ngram_size, "int32"),
             ops.convert_to_tensor(repetition_penalty, "float32"),
             ops.convert_to_tensor(min_new_tokens, "int32"),
+            ops.convert_to_tensor(
+                _buffer.runtime_stop_ids(extra_stop_token_ids), "int32"
+            ),
         )
         unknown = sorted(set(knobs) - set(knob_names))
         if unknown:

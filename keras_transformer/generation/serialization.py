@@ -103,3 +103,28 @@ def get(identifier, **kwargs):
         "Argument `identifier` must be a sampler, a name or a config dict. "
         f"Received: identifier={identifier}"
     )
+
+
+def runtime_knobs(sampler):
+    """Splits a sampler's settings into what a compiled loop is keyed by
+    and the run-time knobs `compile_decode`'s function takes.
+
+    Returns:
+        `(key, knobs)`: a hashable key (the sampler's kind and its settings
+        that shape the program, e.g. top-k's `k`) and a dict of its
+        `temperature`, `p` and `length_penalty`.
+
+    Example:
+    >>> from keras_transformer import generation
+    >>> generation.serialization.runtime_knobs(
+    ...     generation.TopKSampler(k=5, temperature=0.7))
+    (('TopKSampler', (('k', 5),)), {'temperature': 0.7})
+    """
+    sampler = get(sampler)
+    config = sampler.get_config()
+    knobs = {
+        name: config.pop(name)
+        for name in ("temperature", "p", "length_penalty")
+        if name in config
+    }
+    return (type(sampler).__name__, tuple(sorted(config.items()))), knobs

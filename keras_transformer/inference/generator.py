@@ -5,10 +5,15 @@ import tensorflow as tf
 from keras_transformer import generation
 from keras_transformer.applications.gpt import GPTDecoder
 from keras_transformer.generation import (
+    _buffer,
     repetition,
     stateless_random,
     stop_strings,
 )
+from keras_transformer.generation.beam_search import (
+    check_num_return_sequences,
+)
+from keras_transformer.inference import _stream
 from keras_transformer.inference._base import (
     InferenceModel,
     check_batch_size,
@@ -44,6 +49,11 @@ def encode_prompts(tokenizer, prompts):
         return []
     ids = tokenizer.tokenize(prompts, add_start=True)
     return [row.tolist() for row in ids.numpy()]
+
+
+def _buffer_ids(stop_token_ids):
+    """The run-time stop ids given (checked), without the padding."""
+    return [t for t in _buffer.runtime_stop_ids(stop_token_ids) if t >= 0]
 
 
 def make_sampler(
@@ -125,6 +135,9 @@ class TextGenerator(InferenceModel):
         no_repeat_ngram_size=0,
         repetition_penalty=1.0,
         min_new_tokens=0,
+        stop_token_ids=None,
+        num_return_sequences=1,
+        return_scores=False,
     ):
         """Generates token ids for a list of prompts (one batch).
 
@@ -138,26 +151,37 @@ class TextGenerator(InferenceModel):
             repetition_penalty: float > 0, default 1.0 (off). As in
                 `generate`.
             min_new_tokens: int, default 0 (off). As in `generate`.
+            stop_token_ids, num_return_sequences, return_scores: as in
+                `generate`.
 
         Returns:
             `(prompt_ids, new_ids)`: lists of lists of int; the prompt ids
-            are those the model read (clipped to leave room).
+            are those the model read (clipped to leave room). With
+            `num_return_sequences` K, `new_ids` holds K rows per prompt
+            (prompt i's at `i * K .. i * K + K - 1`). With `return_scores`,
+            `(prompt_ids, new_ids, scores)`.
         """
         prompt_ids = encode_prompts(self.tokenizer, prompts)
         if not prompt_ids:
-            return [], []
-        new_ids = self.decoder.generate(
+            return ([], [], []) if return_scores else ([], [])
+        extra = _buffer_ids(stop_token_ids)
+        result = self.decoder.generate(
             prompt_ids,
             max_new_tokens=max_new_tokens,
             sampler=sampler,
-            stop_token_ids=[self.tokenizer.end_id],
+            stop_token_ids=[self.tokenizer.end_id] + extra,
             seed=seed,
             no_repeat_ngram_size=no_repeat_ngram_size,
             repetition_penalty=repetition_penalty,
             min_new_tokens=min_new_tokens,
+            num_return_sequences=num_return_sequences,
+            return_scores=return_scores,
         )
         room = self.max_sequence_length - max_new_tokens
-        return [row[-room:] for row in prompt_ids], new_ids
+        prompt_ids = [row[-room:] for row in prompt_ids]
+        if return_scores:
+            return (prompt_ids, *result)
+        return prompt_ids, result
 
     def generate(
         self,
@@ -172,6 +196,9 @@ class TextGenerator(InferenceModel):
         repetition_penalty=1.0,
         min_new_tokens=0,
         stop=None,
+        stop_token_ids=None,
+        num_return_sequences=1,
+        return_scores=False,
     ):
         """Completes a prompt or a batch of prompts (compiled, batched).
 
@@ -203,13 +230,27 @@ class TextGenerator(InferenceModel):
                 ends before the first occurrence of any of them in its
                 text (removed), whichever tokens it spans
                 (`keras_transformer.generation.stop_strings`).
+            stop_token_ids: None (default), an int or a list of up to 16
+                ints. A completion also ends at any of these token ids
+                (beside the end token; a run-time value).
+            num_return_sequences: int, default 1. Completions per prompt:
+                the K best beams of the beam sampler (K at most its
+                `num_beams`) or K independent draws of a random sampler.
+            return_scores: bool, default False. Each completion comes as
+                `(text, score)`, the score its summed log-probability
+                (for beam search the length-penalized beam score).
 
         Returns:
-            A str for a str; otherwise a list of str, one per prompt.
+            A str for a str; otherwise a list of str, one per prompt. With
+            `num_return_sequences` > 1, a list of K for each prompt; with
+            `return_scores`, `(text, score)` pairs in place of the texts.
 
         Example:
         >>> generator.generate(["And God said"], 8)  # doctest: +SKIP
         [', Let there be light']
+        >>> generator.generate("And God said", 8, "beam",
+        ...     num_return_sequences=2, return_scores=True)  # doctest: +SKIP
+        [(', Let there be light', -4.1), (', Let us make man', -4.6)]
         """
         check_verbose(verbose)
         repetition.check_controls(no_repeat_ngram_size, repetition_penalty)
@@ -218,8 +259,9 @@ class TextGenerator(InferenceModel):
         prompts, single = text_list(prompts, "prompts")
         results = []
         size = self.batch_size or max(len(prompts), 1)
+        count = check_num_return_sequences(num_return_sequences, sampler)
         for begin, end in self._batches(len(prompts), size, verbose):
-            prompt_ids, new_ids = self.generate_ids(
+            prompt_ids, new_ids, *scores = self.generate_ids(
                 prompts[begin:end],
                 max_new_tokens,
                 sampler,
@@ -227,14 +269,24 @@ class TextGenerator(InferenceModel):
                 no_repeat_ngram_size=no_repeat_ngram_size,
                 repetition_penalty=repetition_penalty,
                 min_new_tokens=min_new_tokens,
+                stop_token_ids=stop_token_ids,
+                num_return_sequences=count,
+                return_scores=return_scores,
             )
             texts = [
                 stop_strings.truncate(text, stops)[0]
                 for text in self._detokenize(new_ids)
             ]
             if return_full_text:
-                texts = self._full_texts(prompt_ids, new_ids, texts)
+                repeated = [row for row in prompt_ids for _ in range(count)]
+                texts = self._full_texts(repeated, new_ids, texts)
+            if return_scores:
+                texts = list(zip(texts, scores[0], strict=True))
             results.extend(texts)
+        if count > 1:
+            results = [
+                results[i : i + count] for i in range(0, len(results), count)
+            ]
         return results[0] if single else results
 
     def _full_texts(self, prompt_ids, new_ids, completions):
@@ -274,27 +326,9 @@ class TextGenerator(InferenceModel):
     def _stream_step(self, sampler):
         key = repr(sampler)
         if key not in self._stream_steps:
-            step_fn = self.decoder.step_fn
-
-            def step(token, index, cache, seed, history, controls):
-                logits, cache = step_fn(token, index, cache)
-                logits = repetition.apply_repetition_controls(
-                    logits,
-                    history,
-                    index + 1,
-                    no_repeat_ngram_size=controls[0],
-                    repetition_penalty=controls[1],
-                )
-                # controls[3]: the prompt length, [1].
-                logits = repetition.block_early_stop(
-                    logits, index + 1, controls[3], controls[4], controls[2]
-                )
-                chosen = sampler.choose(
-                    logits, stateless_random.fold_in(seed, index + 1)
-                )
-                return chosen, cache
-
-            self._stream_steps[key] = tf.function(step)
+            self._stream_steps[key] = _stream.make_step(
+                self.decoder.step_fn, sampler
+            )
         return self._stream_steps[key]
 
     def stream(
@@ -308,6 +342,7 @@ class TextGenerator(InferenceModel):
         repetition_penalty=1.0,
         min_new_tokens=0,
         stop=None,
+        stop_token_ids=None,
     ):
         """Yields the text of one completion piece by piece.
 
@@ -330,6 +365,8 @@ class TextGenerator(InferenceModel):
                 `generate`; the stream ends where a stop string begins, and
                 text that could still become one is held back until it
                 cannot.
+            stop_token_ids: None (default), an int or a list of up to 16
+                ints. As in `generate`.
 
         Yields:
             str pieces; joined they give the prompt's full continuation
@@ -344,9 +381,7 @@ class TextGenerator(InferenceModel):
                 "`prompt` must be a str. Received: prompt of type "
                 f"{type(prompt).__name__}"
             )
-        repetition.check_controls(no_repeat_ngram_size, repetition_penalty)
-        repetition.check_min_new_tokens(min_new_tokens)
-        stream = stop_strings.StopStringStream(stop)
+        stop_strings.check_stop(stop)
         if isinstance(sampler, str):
             sampler = make_sampler(sampler)
         if isinstance(sampler, generation.BeamSampler):
@@ -357,6 +392,14 @@ class TextGenerator(InferenceModel):
         prompt_ids, _, _, lengths = self.decoder.prepare(
             encode_prompts(self.tokenizer, [prompt]), max_new_tokens
         )
+        values, stops = _stream.controls(
+            no_repeat_ngram_size,
+            repetition_penalty,
+            min_new_tokens,
+            lengths[0],
+            self.tokenizer.end_id,
+            stop_token_ids,
+        )
         length = self.max_sequence_length
         cache = self.decoder.empty_cache(
             tf.constant(prompt_ids, tf.int32), length
@@ -364,42 +407,18 @@ class TextGenerator(InferenceModel):
         cache = self._prefill(cache)
         # A fixed-shape cache: the step compiles once for every prompt.
         cache["prompt"] = tf.zeros((1, 1), tf.int32)
-        step = self._stream_step(sampler)
-        seed = stateless_random.make_seed(seed)
-        tokens = list(prompt_ids[0][: lengths[0]])
-        shown = self.detokenize([tokens])[0]
-        end = self.tokenizer.end_id
-        controls = (
-            tf.constant(no_repeat_ngram_size, tf.int32),
-            tf.constant(repetition_penalty, tf.float32),
-            tf.constant(min_new_tokens, tf.int32),
-            tf.constant([lengths[0]], tf.int32),
-            tf.constant([end], tf.int32),
+        history = list(prompt_ids[0][: lengths[0]])
+        new_tokens = _stream.tokens(
+            self._stream_step(sampler),
+            history,
+            lengths[0] - 1,
+            max_new_tokens,
+            cache,
+            stateless_random.make_seed(seed),
+            values,
+            stops,
+            length,
         )
-        text = shown
-        for index in range(lengths[0] - 1, lengths[0] - 1 + max_new_tokens):
-            # The tokens so far, in a fixed-shape buffer [1, L].
-            history = tf.constant([tokens + [0] * (length - len(tokens))])
-            token, cache = step(
-                tf.constant([tokens[-1]], tf.int32),
-                tf.constant(index, tf.int32),
-                cache,
-                seed,
-                history,
-                controls,
-            )
-            token = int(token.numpy()[0])
-            if token == end:
-                break
-            tokens.append(token)
-            text = self.detokenize([tokens])[0]
-            if text.startswith(shown):
-                piece = stream.push(text[len(shown) :])
-                if piece:
-                    yield piece
-                if stream.stopped:
-                    return
-        if text.startswith(shown):
-            piece = stream.finish(text[len(shown) :])
-            if piece:
-                yield piece
+        yield from _stream.pieces(
+            new_tokens, lambda: self.detokenize([history])[0], stop
+        )
