@@ -249,3 +249,67 @@ def test_translation_runtime_stop_token_ids(translator):
         .decode("utf-8")
     )
     assert translator.translate(SENTENCE, stop_token_ids=target) == expected
+
+
+# --- the command line -------------------------------------------------------
+
+
+def _cli(argv, capsys):
+    from keras_transformer.cli import main
+
+    assert main(argv) == 0
+    return capsys.readouterr().out.splitlines()
+
+
+def test_cli_translate_n_best_scores_sampling_and_stream(
+    model_dirs, translator, capsys
+):
+    model = ["translate", "--model", str(model_dirs["translation"])]
+    texts = [SENTENCE, "Light."]
+    lines = _cli(model + ["--num-beams", "3", "--n-best", "2", "--scores"]
+                 + texts, capsys)  # fmt: skip
+    nbest = translator.translate(
+        texts, num_beams=3, num_return_sequences=2, return_scores=True
+    )
+    expected = [
+        f"{i}\t{text}\t{score:.4f}"
+        for i, group in enumerate(nbest)
+        for text, score in group
+    ]
+    assert lines == expected
+    lines = _cli(model + ["--scores", SENTENCE], capsys)
+    text, score = translator.translate(SENTENCE, return_scores=True)
+    assert lines == [f"{text}\t{score:.4f}"]
+    lines = _cli(model + ["--sampler", "top_k", "--top-k", "5", "--seed", "2",
+                          SENTENCE], capsys)  # fmt: skip
+    sampler = generation.TopKSampler(k=5)
+    assert lines == [translator.translate(SENTENCE, sampler=sampler, seed=2)]
+    assert _cli(model + ["--stream", SENTENCE, ""], capsys) == [
+        translator.translate(SENTENCE),
+        "",
+    ]
+
+
+def test_cli_generate_num_return_sequences(model_dirs, generator, capsys):
+    argv = ["generate", "--model", str(model_dirs["gpt"]), PROMPT]
+    argv += ["--max-new-tokens", "6", "--sampler", "beam", "--num-beams", "3"]
+    lines = _cli(argv + ["--num-return-sequences", "2", "--scores"], capsys)
+    nbest = generator.generate(
+        PROMPT,
+        6,
+        generation.BeamSampler(num_beams=3),
+        return_full_text=True,
+        num_return_sequences=2,
+        return_scores=True,
+    )
+    assert lines == [
+        f"0\t{text.replace(chr(10), ' ')}\t{score:.4f}" for text, score in nbest
+    ]
+
+
+def test_cli_streaming_translation_refuses_beams(model_dirs, capsys):
+    from keras_transformer.cli import main
+
+    argv = ["translate", "--model", str(model_dirs["translation"]), "--stream"]
+    assert main(argv + ["--num-beams", "2", SENTENCE]) != 0
+    assert "--stream" in capsys.readouterr().err
