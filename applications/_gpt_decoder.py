@@ -343,10 +343,9 @@ class GPTDecoder:
                 `"beam"` (4 beams). Its `temperature`, `p` and
                 `length_penalty` are passed at run time: changing them
                 does not recompile.
-            stop_token_ids: None, int or up to 16 ints, default None. A
-                row ends after producing one (kept); run-time too.
-            seed: None or int, default None. An int makes sampling
-                reproducible.
+            stop_token_ids: None, int or up to 16 ints (run-time): a row
+                ends after producing one (kept).
+            seed: None or int, default None (an int: reproducible).
             no_repeat_ngram_size: int, default 0 (off). No n-gram of this
                 size appears twice in a row's prompt plus continuation.
             repetition_penalty: float > 0, default 1.0 (off). CTRL penalty
@@ -416,6 +415,7 @@ class GPTDecoder:
             repetition_penalty=repetition_penalty,
             min_new_tokens=min_new_tokens,
             extra_stop_token_ids=stop_token_ids,
+            max_new_tokens=max_new_tokens,
             **knobs,
         )
         scores = None

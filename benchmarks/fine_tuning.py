@@ -18,7 +18,10 @@ validation split (BLEU/chrF of the first `--eval-rows` pairs, accuracy and
 macro-F1, bits per byte and perplexity); no test split is read. Every run
 is a subprocess of the installed command line; finished runs are reused
 (the work directory resumes). Writes `benchmarks/results/fine_tuning.json`
-and, with `--update-docs`, its table into docs/smaller_models.md.
+and, with `--update-docs`, its table into docs/smaller_models.md. With
+`--apps` naming some applications, the other applications' rows stay from
+the previous results file (same settings only), each row with the commit
+it ran on.
 
     python -m benchmarks.fine_tuning [--apps translation,classifier,gpt]
         [--parent-minutes 3] [--minutes 3] [--lora-rank 8] [--seed 0]
@@ -167,15 +170,48 @@ def table_markdown(results):
             f"| {row['app']} | {row['corpus']} | {row['system']} | "
             f"{trainable} | {row.get('steps')} | {figures} |"
         )
+    commits = {}
+    for row in results["rows"]:
+        commit = str(row.get("git_commit") or results.get("git_commit"))[:7]
+        commits.setdefault(commit, []).append(row["app"])
+    where = "; ".join(
+        f"`{commit}` ({', '.join(dict.fromkeys(apps))})"
+        for commit, apps in commits.items()
+    )
     lines.append("")
     lines.append(
-        f"Commit `{str(results.get('git_commit'))[:7]}`; parents "
+        f"Commits {where}; parents "
         f"{results['parent_minutes']} minutes on the bundled corpus, every "
         f"run {results['minutes']} minutes, seed {results['seed']}, LoRA "
         f"rank {results['lora_rank']}; written by "
         "`python -m benchmarks.fine_tuning`."
     )
     return "\n".join(lines)
+
+
+def kept_rows(apps, args, path=None):
+    """The rows of the applications not rerun, from the results file when
+    it was measured with the same settings (each row keeps the commit it
+    ran on), so one application can be measured again alone."""
+    path = path or os.path.join(common.RESULTS_DIR, "fine_tuning.json")
+    if not os.path.exists(path):
+        return []
+    with open(path, encoding="utf-8") as f:
+        old = json.load(f)
+    same = (
+        all(
+            old.get(key) == getattr(args, key)
+            for key in ("parent_minutes", "minutes", "lora_rank", "seed")
+        )
+        and old.get("eval_rows") == args.eval_rows
+    )
+    if not same:
+        return []
+    return [
+        {**row, "git_commit": row.get("git_commit") or old.get("git_commit")}
+        for row in old["rows"]
+        if row["app"] not in apps
+    ]
 
 
 def update_docs(docs=DOCS):
@@ -208,9 +244,13 @@ def main(argv=None):
         return None
     os.makedirs(args.work, exist_ok=True)
     corpora = transfer.find_corpora()
+    apps = args.apps.split(",")
+    commit = common.git_commit()
     rows = []
-    for app in args.apps.split(","):
-        rows.extend(run_app(app, corpora, args))
+    for app in apps:
+        for row in run_app(app, corpora, args):
+            rows.append({**row, "git_commit": commit})
+    rows = kept_rows(apps, args) + rows
     payload = {
         "parent_minutes": args.parent_minutes,
         "minutes": args.minutes,

@@ -42,6 +42,7 @@ INPUT_DTYPES = {
     "repetition_penalty": "float32",
     "min_new_tokens": "int32",
     "stop": "string",
+    "stop_token_ids": "int32",
     "length_penalty": "float32",
     "encoder_token_ids": "int32",
 }

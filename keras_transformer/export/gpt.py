@@ -9,8 +9,12 @@ and the whole cached decode loop, so TF Serving (or any process with only
   An empty prompt continues the start token `<s>` alone.
 - `generate(prompt, max_new_tokens: int32, temperature: float32,
   top_k: int32, top_p: float32, seed: int64, no_repeat_ngram_size: int32,
-  repetition_penalty: float32, min_new_tokens: int32, stop: tf.string [S])
-  -> {"completion": ...}`.
+  repetition_penalty: float32, min_new_tokens: int32, stop: tf.string [S],
+  stop_token_ids: int32 [T])
+  -> {"completion": ..., "score": float32 [B]}`, the score the summed
+  log-probability of the new tokens (end token included; after the
+  controls, before any temperature), as `TextGenerator.generate(...,
+  return_scores=True)` gives it.
   `temperature <= 0` is greedy; `top_k <= 0` and `top_p` outside (0, 1)
   disable those filters; the same seed gives the same completions.
   `no_repeat_ngram_size` 0, `repetition_penalty` 1 and `min_new_tokens` 0
@@ -110,6 +114,7 @@ class GPTServingModule(tf.Module):
                 tf.TensorSpec([], tf.float32, name="repetition_penalty"),
                 tf.TensorSpec([], tf.int32, name="min_new_tokens"),
                 tf.TensorSpec([None], tf.string, name="stop"),
+                tf.TensorSpec([None], tf.int32, name="stop_token_ids"),
             ],
             autograph=False,
         )
@@ -135,9 +140,10 @@ class GPTServingModule(tf.Module):
         repetition_penalty,
         min_new_tokens,
         stop,
+        stop_token_ids,
     ):
         sampler = ServingSampler(temperature, top_k, top_p)
-        completion = self._complete(
+        completion, score = self._complete(
             prompt,
             max_new_tokens,
             sampler,
@@ -145,10 +151,24 @@ class GPTServingModule(tf.Module):
             controls=serving_controls(
                 no_repeat_ngram_size, repetition_penalty, min_new_tokens
             ),
+            return_scores=True,
+            stop_token_ids=stop_token_ids,
         )
-        return {"completion": cut_at_stop_strings(completion, stop)}
+        return {
+            "completion": cut_at_stop_strings(completion, stop),
+            "score": score,
+        }
 
-    def _complete(self, prompt, max_new_tokens, sampler, seed, controls=None):
+    def _complete(
+        self,
+        prompt,
+        max_new_tokens,
+        sampler,
+        seed,
+        controls=None,
+        return_scores=False,
+        stop_token_ids=None,
+    ):
         max_new = tf.clip_by_value(max_new_tokens, 1, self._max_length - 1)
         room = self._max_length - max_new
         ids = self.tokenizer.tokenize(prompt, add_start=True)  # [B, None]
@@ -174,16 +194,33 @@ class GPTServingModule(tf.Module):
             cache,
             sampler,
             start_index=tf.minimum(tf.reduce_min(lengths), width),
-            stop_token_ids=[self.tokenizer.end_id],
+            stop_token_ids=end_and_stop_ids(
+                self.tokenizer.end_id, stop_token_ids
+            ),
             pad_token_id=0,
             seed=seed,
+            return_scores=return_scores,
+            max_new_tokens=max_new,
             **(controls or {}),
         )
+        if return_scores:
+            output, scores = output
         new = (columns >= lengths[:, None]) & (
             columns < (lengths + max_new)[:, None]
         )
         new_ids = tf.ragged.boolean_mask(output, new)  # [B, None]
-        return self.tokenizer.detokenize(new_ids)
+        texts = self.tokenizer.detokenize(new_ids)
+        return (texts, scores) if return_scores else texts
+
+
+def end_and_stop_ids(end_id, stop_token_ids=None):
+    """The stop ids of a signature's loop: the end token and the request's
+    `stop_token_ids` (int32 [S]; negative ids stop nothing)."""
+    end = tf.constant([end_id], tf.int32)
+    if stop_token_ids is None:
+        return end
+    valid = tf.boolean_mask(stop_token_ids, stop_token_ids >= 0)
+    return tf.concat([end, valid], axis=0)
 
 
 def serving_controls(no_repeat_ngram_size, repetition_penalty, min_new_tokens):

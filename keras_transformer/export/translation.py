@@ -14,7 +14,8 @@ raw strings. Signatures:
 - `generate`: `text` [B], `temperature` float32, `top_k` int32, `top_p`
   float32, `seed` int64, `no_repeat_ngram_size` int32,
   `repetition_penalty` float32, `min_new_tokens` int32, `stop` tf.string
-  [S] -> `translation` [B] and `score` float32 [B] (the summed
+  [S], `stop_token_ids` int32 [T] (beside the end token; negative ids stop
+  nothing) -> `translation` [B] and `score` float32 [B] (the summed
   log-probability of the output tokens). `temperature <= 0` is greedy; the
   knobs mean what they mean in the GPT `generate` signature
   (`keras_transformer.export.gpt`).
@@ -39,6 +40,7 @@ from keras_transformer.export.common import (
 from keras_transformer.export.gpt import (
     ServingSampler,
     cut_at_stop_strings,
+    end_and_stop_ids,
     serving_controls,
 )
 from keras_transformer.generation import BeamSampler, GreedySampler, decode
@@ -48,6 +50,7 @@ _CONTROLS = [
     tf.TensorSpec([], tf.float32, name="repetition_penalty"),
     tf.TensorSpec([], tf.int32, name="min_new_tokens"),
     tf.TensorSpec([None], tf.string, name="stop"),
+    tf.TensorSpec([None], tf.int32, name="stop_token_ids"),
 ]
 
 
@@ -73,7 +76,9 @@ class TranslationModule(tf.Module):
         self._start_id = int(tokenizer.start_id)
         self._end_id = int(tokenizer.end_id)
 
-    def _decode_ids(self, encoder_token_ids, sampler=None, **options):
+    def _decode_ids(
+        self, encoder_token_ids, sampler=None, stop_token_ids=None, **options
+    ):
         token_ids, cache = self._decoder.prepare(
             encoder_token_ids, self._max_length, self._start_id
         )
@@ -84,7 +89,7 @@ class TranslationModule(tf.Module):
             cache,
             sampler or GreedySampler(),
             start_index=1,
-            stop_token_ids=[self._end_id],
+            stop_token_ids=end_and_stop_ids(self._end_id, stop_token_ids),
             pad_token_id=0,
             **options,
         )
@@ -113,11 +118,9 @@ class TranslationModule(tf.Module):
     def serve_text(self, text):
         pieces = self.tokenizer.tokenize(text)  # [B, None]
         token_ids = self._decode_ids(self._encode_pieces(pieces))
-        translation = self.tokenizer.detokenize(token_ids[:, 1:])  # [B]
         # Nothing to translate (empty or whitespace-only text): "".
-        blank = tf.equal(pieces.row_lengths(), 0)  # [B]
-        translation = tf.where(blank, tf.zeros_like(translation), translation)
-        return {"translation": translation}
+        no_stop = tf.zeros([0], tf.string)
+        return {"translation": self._texts(token_ids, pieces, no_stop)}
 
     @tf.function(
         input_signature=[
@@ -148,11 +151,13 @@ class TranslationModule(tf.Module):
         repetition_penalty,
         min_new_tokens,
         stop,
+        stop_token_ids,
     ):
         pieces = self.tokenizer.tokenize(text)
         token_ids, score = self._decode_ids(
             self._encode_pieces(pieces),
             ServingSampler(temperature, top_k, top_p),
+            stop_token_ids,
             seed=seed,
             return_scores=True,
             **serving_controls(
@@ -179,6 +184,7 @@ class TranslationModule(tf.Module):
         repetition_penalty,
         min_new_tokens,
         stop,
+        stop_token_ids,
     ):
         pieces = self.tokenizer.tokenize(text)
         beams, scores = self._decode_ids(
@@ -188,6 +194,7 @@ class TranslationModule(tf.Module):
                 length_penalty=tf.maximum(length_penalty, 0.0),
                 return_all_beams=True,
             ),
+            stop_token_ids,
             **serving_controls(
                 no_repeat_ngram_size, repetition_penalty, min_new_tokens
             ),

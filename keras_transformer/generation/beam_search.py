@@ -153,11 +153,14 @@ def _beam_decode(
     pad,
     return_scores,
     process=None,
+    limit=None,
 ):
     """Beam search over the shared loop; `decode` calls it for a
     `BeamSampler` (after checking its arguments), with the same meanings.
     `process(logits [B*K, V], history [B*K, L], index)` or None changes the
-    step logits before scoring (the repetition controls, per beam).
+    step logits before scoring (the repetition controls, per beam);
+    `limit` (int `[B]` or None) is the position after which a row's beams
+    are finished (`decode`'s `max_new_tokens`).
 
     Beams of row `b` live at rows `b * K .. b * K + K - 1` of the expanded
     batch. Only beam 0 starts alive (the others hold `_DEAD_BEAM_SCORE`) so
@@ -231,6 +234,10 @@ def _beam_decode(
                 ops.logical_not(in_prompt), _buffer.is_stop(token, stop)
             ),
         )
+        if limit is not None:
+            finished = ops.logical_or(
+                finished, (index + 1 >= limit)[:, None] & ~in_prompt
+            )
 
         # Reorder the histories and the cache by parent beam.
         flat_parent = ops.reshape(parent + row_offset, (-1,))  # [B*K]

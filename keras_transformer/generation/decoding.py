@@ -58,6 +58,9 @@ from keras_transformer.generation import _buffer, repetition, stateless_random
 from keras_transformer.generation.beam_search import BeamSampler, _beam_decode
 from keras_transformer.generation.serialization import get as get_sampler
 
+# `max_new_tokens` of a compiled loop when none is given.
+_NO_LIMIT = 2**30
+
 # Sampler constructor arguments that may change between calls of a compiled
 # decode function without retracing, with the dtype they are passed in.
 _RUNTIME_KNOBS = {
@@ -83,6 +86,7 @@ def decode(
     no_repeat_ngram_size=0,
     repetition_penalty=1.0,
     min_new_tokens=0,
+    max_new_tokens=None,
 ):
     """Fills a static-shape token buffer one position at a time.
 
@@ -139,6 +143,10 @@ def decode(
         min_new_tokens: int >= 0 or scalar int tensor, default 0 (off). A
             row cannot stop (its `stop_token_ids` get logit -inf) before it
             has this many new tokens.
+        max_new_tokens: None (default), an int >= 1 or a scalar int
+            tensor. A row (or beam) is finished once it has this many new
+            tokens, so with prompts of different lengths no row runs past
+            its own limit (and no score counts tokens beyond it).
 
     Returns:
         int32 tensor `[B, L]`: prompts followed by the generated tokens (and
@@ -201,6 +209,9 @@ def decode(
         isinstance(min_new_tokens, int) and min_new_tokens == 0
     )
     prompt_lengths = ops.sum(ops.cast(prompt_mask, "int32"), axis=1)  # [B]
+    limit = None
+    if max_new_tokens is not None:
+        limit = prompt_lengths + ops.cast(max_new_tokens, "int32")  # [B]
 
     def make_process(lengths):
         """The logits processor of rows with prompt lengths `lengths`."""
@@ -245,6 +256,7 @@ def decode(
             pad,
             return_scores,
             make_process(ops.repeat(prompt_lengths, sampler.num_beams, axis=0)),
+            limit,
         )
     process = make_process(prompt_lengths)
     seed = stateless_random.make_seed(seed)
@@ -280,6 +292,8 @@ def decode(
         done = ops.logical_or(
             done, generated & _buffer.is_stop(next_token, stop)
         )
+        if limit is not None:  # the row's last allowed position written
+            done = ops.logical_or(done, generated & (index + 1 >= limit))
         token_ids = _buffer.write_column(token_ids, index, next_token)
         return index + 1, token_ids, cache, done, scores
 
@@ -335,10 +349,11 @@ def compile_decode(
     Returns:
         A function `decode_fn(token_ids, prompt_mask, cache, *, start_index,
         seed=None, no_repeat_ngram_size=0, repetition_penalty=1.0,
-        min_new_tokens=0, extra_stop_token_ids=None, **knobs)` returning
-        what `decode` returns. `extra_stop_token_ids` (None, an int or up
-        to `MAX_RUNTIME_STOP_IDS` = 16 ints) end rows too, beside the
-        compiled `stop_token_ids`, without recompiling. `knobs`
+        min_new_tokens=0, extra_stop_token_ids=None, max_new_tokens=None,
+        **knobs)` returning what `decode` returns. `extra_stop_token_ids`
+        (None, an int or up to `MAX_RUNTIME_STOP_IDS` = 16 ints) end rows
+        too, beside the compiled `stop_token_ids`, without recompiling;
+        `max_new_tokens` is `decode`'s (None: no limit). `knobs`
         are the sampler's run-time arguments among `temperature`, `k`, `p` and
         `length_penalty` (a `k` given here makes top-k sort the whole
         vocabulary); the repetition controls are those of `decode`.
@@ -402,6 +417,7 @@ def compile_decode(
             no_repeat_ngram_size=controls[0],
             repetition_penalty=controls[1],
             min_new_tokens=controls[2],
+            max_new_tokens=controls[4],
         )
         if not variables:
             return decode(
@@ -436,6 +452,7 @@ def compile_decode(
         repetition_penalty=1.0,
         min_new_tokens=0,
         extra_stop_token_ids=None,
+        max_new_tokens=None,
         **knobs,
     ):
         repetition.check_controls(no_repeat_ngram_size, repetition_penalty)
@@ -446,6 +463,11 @@ def compile_decode(
             ops.convert_to_tensor(min_new_tokens, "int32"),
             ops.convert_to_tensor(
                 _buffer.runtime_stop_ids(extra_stop_token_ids), "int32"
+            ),
+            # No limit: the buffer's length is the limit.
+            ops.convert_to_tensor(
+                _NO_LIMIT if max_new_tokens is None else max_new_tokens,
+                "int32",
             ),
         )
         unknown = sorted(set(knobs) - set(knob_names))

@@ -77,3 +77,40 @@ def test_docs_table_equals_the_results_file():
         text = f.read()
     inside = text.split(fine_tuning.BEGIN)[1].split(fine_tuning.END)[0]
     assert inside.strip() == fine_tuning.table_markdown(results).strip()
+
+
+def test_a_rerun_of_one_application_keeps_the_others_rows(tmp_path):
+    old = {
+        "git_commit": "1111111aaaa",
+        "parent_minutes": 3,
+        "minutes": 3,
+        "lora_rank": 8,
+        "seed": 0,
+        "eval_rows": 500,
+        "rows": [
+            {"app": "gpt", "corpus": "g", "system": "lora"},
+            {"app": "classifier", "corpus": "c", "system": "full"},
+        ],
+    }
+    path = tmp_path / "fine_tuning.json"
+    path.write_text(json.dumps(old))
+
+    class Args:
+        parent_minutes, minutes, lora_rank, seed, eval_rows = 3, 3, 8, 0, 500
+
+    kept = fine_tuning.kept_rows(["classifier"], Args, str(path))
+    assert kept == [
+        {
+            "app": "gpt",
+            "corpus": "g",
+            "system": "lora",
+            "git_commit": "1111111aaaa",
+        }
+    ]
+    Args.minutes = 5  # other settings: nothing is kept
+    assert fine_tuning.kept_rows(["classifier"], Args, str(path)) == []
+    table = fine_tuning.table_markdown(
+        {**old, "rows": kept + [{"app": "classifier", "corpus": "c",
+                                 "system": "full", "git_commit": "2222222b"}]}
+    )  # fmt: skip
+    assert "`1111111` (gpt); `2222222` (classifier)" in table

@@ -1,5 +1,6 @@
 """`TextGenerator`: str/list calls, streaming, batching, samplers, export."""
 
+import numpy as np
 import pytest
 import tensorflow as tf
 
@@ -101,12 +102,26 @@ def test_export_round_trip(generator, tmp_path):
         repetition_penalty=tf.constant(1.0),
         min_new_tokens=tf.constant(0),
         stop=tf.constant([], tf.string),
+        stop_token_ids=tf.constant([], tf.int32),
     )
-    generated = loaded.signatures["generate"](
-        prompt=tf.constant(PROMPTS), **knobs
-    )["completion"]
-    assert [t.decode("utf-8") for t in generated.numpy()] == (
-        generator.generate(PROMPTS, 3)
+    answer = loaded.signatures["generate"](prompt=tf.constant(PROMPTS), **knobs)
+    greedy = generator.generate(PROMPTS, 3, return_scores=True)
+    assert [t.decode("utf-8") for t in answer["completion"].numpy()] == [
+        text for text, _ in greedy
+    ]
+    # The score: the summed log-probability, as the Python API gives it.
+    np.testing.assert_allclose(
+        answer["score"].numpy(), [score for _, score in greedy], atol=1e-3
+    )
+    # Stop token ids, a run-time input, stop as in the Python API.
+    _, rows = generator.generate_ids(PROMPTS, 3)
+    token = rows[0][1]
+    answer = loaded.signatures["generate"](
+        prompt=tf.constant(PROMPTS),
+        **dict(knobs, stop_token_ids=tf.constant([token], tf.int32)),
+    )
+    assert [t.decode("utf-8") for t in answer["completion"].numpy()] == (
+        generator.generate(PROMPTS, 3, stop_token_ids=[token])
     )
     # The decoding controls, as run-time inputs, give the Python API's
     # completions (a stop string cut from one of them, and an empty one).

@@ -74,6 +74,45 @@ def test_bad_runtime_stop_ids_are_named(bad):
         runtime_stop_ids(bad)
 
 
+def test_max_new_tokens_ends_each_row_at_its_own_limit():
+    # Row 0's prompt is 1 token, row 1's 3: a buffer of 3 + 2 would let row
+    # 0 write 4 new tokens; the limit stops both after 2, and the scores
+    # count those 2 only (each the log-softmax of logit 2 against nine 0s).
+    def soft(token_ids, index, cache):
+        return keras.ops.one_hot((token_ids + 1) % 10, 10) * 2.0, cache
+
+    buffer = np.array([[1, 0, 0, 0, 0], [2, 3, 4, 0, 0]], np.int32)
+    mask = buffer > 0
+    ids, scores = generation.decode(
+        soft, buffer, mask, None, "greedy", start_index=1,
+        return_scores=True, max_new_tokens=2,
+    )  # fmt: skip
+    assert keras.ops.convert_to_numpy(ids).tolist() == [
+        [1, 2, 3, 0, 0],
+        [2, 3, 4, 5, 6],
+    ]
+    one = -np.log1p(9 * np.exp(-2.0))  # about -0.80
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(scores), [2 * one] * 2, rtol=1e-5
+    )
+    beam = generation.BeamSampler(num_beams=2)
+    ids = generation.decode(
+        _successor, buffer, mask, None, beam, start_index=1, max_new_tokens=2
+    )
+    assert keras.ops.convert_to_numpy(ids).tolist()[0] == [1, 2, 3, 0, 0]
+
+
+def test_gpt_scores_of_a_mixed_batch_equal_the_single_rows(generator):
+    prompts = ["God", "In the beginning God created"]
+    _, rows, scores = generator.generate_ids(prompts, 5, return_scores=True)
+    for prompt, row, score in zip(prompts, rows, scores, strict=True):
+        _, alone, alone_scores = generator.generate_ids(
+            [prompt], 5, return_scores=True
+        )
+        assert alone[0] == row
+        assert alone_scores[0] == pytest.approx(score, abs=1e-4)
+
+
 # --- GPT: n-best with scores ------------------------------------------------
 
 

@@ -128,10 +128,11 @@ def test_export_round_trip(model_dirs, tmp_path):
 _OFF = dict(no_repeat_ngram_size=0, repetition_penalty=1.0, min_new_tokens=0)
 
 
-def _inputs(stop=(), **values):
+def _inputs(stop=(), stop_token_ids=(), **values):
     values = {**_OFF, **values}
     inputs = {k: tf.constant(v) for k, v in values.items()}
     inputs["stop"] = tf.constant(list(stop), tf.string)
+    inputs["stop_token_ids"] = tf.constant(list(stop_token_ids), tf.int32)
     return inputs
 
 
@@ -160,6 +161,16 @@ def _check_generate_and_beam_search(loaded, translator):
         **_inputs(stop=["", stop], **greedy, **controls),
     )  # fmt: skip
     assert translations(out) == expected
+    # Stop token ids (a run-time input): those of the Python translator.
+    source = translator.encode_texts(TEXTS[:1])[0]
+    token = int(translator.translate_ids([source])[0][3])
+    out = generate(
+        text=tf.constant(TEXTS), **seed,
+        **_inputs(stop_token_ids=[-1, token], **greedy),
+    )  # fmt: skip
+    assert translations(out) == translator.translate(
+        TEXTS, stop_token_ids=[token]
+    )
     # Sampling: the same seed gives the same translations.
     sampled = dict(temperature=1.0, top_k=5, top_p=0.9)
     runs = [

@@ -149,6 +149,7 @@ def main(kind, path, *bodies):
             repetition_penalty=tf.constant(1.0),
             min_new_tokens=tf.constant(0),
             stop=tf.constant([], tf.string),
+            stop_token_ids=tf.constant([], tf.int32),
         )
         if kind == "translation":  # its length is the model's
             del knobs["max_new_tokens"]

@@ -177,7 +177,8 @@ knobs = dict(max_new_tokens=tf.constant(8), temperature=tf.constant(1.0),
              top_k=tf.constant(20), top_p=tf.constant(0.95),
              no_repeat_ngram_size=tf.constant(0),
              repetition_penalty=tf.constant(1.0),
-             min_new_tokens=tf.constant(0), stop=tf.constant([], tf.string))
+             min_new_tokens=tf.constant(0), stop=tf.constant([], tf.string),
+             stop_token_ids=tf.constant([], tf.int32))
 greedy = dict(knobs, temperature=tf.constant(0.0))
 result = {
     "default": [s.decode() for s in
