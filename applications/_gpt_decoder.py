@@ -286,22 +286,19 @@ class GPTDecoder:
         prompt_mask = [[i < n for i in range(length)] for n in lengths]
         return prompt, token_ids, prompt_mask, lengths
 
-    def _decode_fn(self, sampler, n_best=False, return_scores=False):
+    def _decode_fn(self, sampler, n_best=False, scores=False, stops=True):
         """`(decode_fn, knobs, sampler)`: the compiled loop of the sampler's
-        kind (its run-time knobs apart) and the knob values to pass."""
+        kind (run-time knobs apart) and the knob values."""
         if isinstance(sampler, str):
             sampler = generation.get(
                 sampler, **_SAMPLER_DEFAULTS.get(sampler.lower(), {})
             )
         sampler = generation.get(sampler)
         if n_best and isinstance(sampler, generation.BeamSampler):
-            sampler = generation.BeamSampler(
-                sampler.num_beams,
-                sampler.length_penalty,
-                return_all_beams=True,
-            )
+            beams, penalty = sampler.num_beams, sampler.length_penalty
+            sampler = generation.BeamSampler(beams, penalty, True)
         kind, knobs = runtime_knobs(sampler)
-        key = (kind, bool(return_scores))
+        key = (kind, bool(scores), bool(stops))
         if key not in self._compiled:
 
             def step_fn(token_ids, index, cache):
@@ -312,8 +309,9 @@ class GPTDecoder:
                 step_fn,
                 sampler,
                 pad_token_id=self.pad_token_id,
-                return_scores=return_scores,
+                return_scores=scores,
                 variables=self.model.variables,
+                runtime_stop_ids=stops,
             )
         return self._compiled[key], knobs, sampler
 
@@ -386,8 +384,9 @@ class GPTDecoder:
         (4, True)
         """
         count = check_num_return_sequences(num_return_sequences, sampler)
+        # No stop ids: a loop without their check (all ids share another).
         decode_fn, knobs, sampler = self._decode_fn(
-            sampler, n_best=count > 1, return_scores=return_scores
+            sampler, count > 1, return_scores, stop_token_ids is not None
         )
         beams = isinstance(sampler, generation.BeamSampler)
         if count > 1 and beams and count > sampler.num_beams:

@@ -15,6 +15,10 @@ and the whole cached decode loop, so TF Serving (or any process with only
   log-probability of the new tokens (end token included; after the
   controls, before any temperature), as `TextGenerator.generate(...,
   return_scores=True)` gives it.
+- `beam_search(prompt, max_new_tokens, length_penalty: float32, and the
+  five controls) -> {"completions": tf.string [B, K], "scores": float32
+  [B, K]}`: the K best beams of a `num_beams`-beam search (K fixed at
+  export, default 4), best first, with length-penalized scores.
   `temperature <= 0` is greedy; `top_k <= 0` and `top_p` outside (0, 1)
   disable those filters; the same seed gives the same completions.
   `no_repeat_ngram_size` 0, `repetition_penalty` 1 and `min_new_tokens` 0
@@ -84,8 +88,11 @@ class GPTServingModule(tf.Module):
         default_max_new_tokens: new tokens of `serving_default`.
     """
 
-    def __init__(self, model, tokenizer, default_max_new_tokens=64):
+    def __init__(
+        self, model, tokenizer, default_max_new_tokens=64, num_beams=4
+    ):
         super().__init__(name="gpt_serving")
+        self._num_beams = int(num_beams)
         self.tokenizer = tokenizer
         self._generator = GPTDecoder(model)
         self._max_length = self._generator.max_sequence_length
@@ -118,6 +125,49 @@ class GPTServingModule(tf.Module):
             ],
             autograph=False,
         )
+        self.beam_search = tf.function(
+            self._beam_search,
+            input_signature=[
+                tf.TensorSpec([None], tf.string, name="prompt"),
+                tf.TensorSpec([], tf.int32, name="max_new_tokens"),
+                tf.TensorSpec([], tf.float32, name="length_penalty"),
+                tf.TensorSpec([], tf.int32, name="no_repeat_ngram_size"),
+                tf.TensorSpec([], tf.float32, name="repetition_penalty"),
+                tf.TensorSpec([], tf.int32, name="min_new_tokens"),
+                tf.TensorSpec([None], tf.string, name="stop"),
+                tf.TensorSpec([None], tf.int32, name="stop_token_ids"),
+            ],
+            autograph=False,
+        )
+
+    def _beam_search(
+        self,
+        prompt,
+        max_new_tokens,
+        length_penalty,
+        no_repeat_ngram_size,
+        repetition_penalty,
+        min_new_tokens,
+        stop,
+        stop_token_ids,
+    ):
+        k = self._num_beams
+        sampler = generation.BeamSampler(
+            k, tf.maximum(length_penalty, 0.0), return_all_beams=True
+        )
+        texts, scores = self._complete(
+            prompt,
+            max_new_tokens,
+            sampler,
+            tf.constant(0, tf.int64),
+            controls=serving_controls(
+                no_repeat_ngram_size, repetition_penalty, min_new_tokens
+            ),
+            return_scores=True,
+            stop_token_ids=stop_token_ids,
+        )  # texts [B*K], scores [B, K]
+        texts = cut_at_stop_strings(texts, stop)
+        return {"completions": tf.reshape(texts, [-1, k]), "scores": scores}
 
     def _serve(self, prompt):
         completion = self._complete(
@@ -203,8 +253,12 @@ class GPTServingModule(tf.Module):
             max_new_tokens=max_new,
             **(controls or {}),
         )
-        if return_scores:
+        if return_scores or isinstance(sampler, generation.BeamSampler):
             output, scores = output
+        if isinstance(sampler, generation.BeamSampler):  # [B, K, L]
+            k = sampler.num_beams
+            output = tf.reshape(output, [-1, length])  # [B*K, L]
+            lengths = tf.repeat(lengths, k)
         new = (columns >= lengths[:, None]) & (
             columns < (lengths + max_new)[:, None]
         )
@@ -264,7 +318,12 @@ def cut_at_stop_strings(texts, stops):
 
 
 def export_gpt(
-    source, output, overwrite=False, default_max_new_tokens=64, dtype=None
+    source,
+    output,
+    overwrite=False,
+    default_max_new_tokens=64,
+    dtype=None,
+    num_beams=4,
 ):
     """Exports a GPT model as a TF Serving SavedModel.
 
@@ -279,6 +338,8 @@ def export_gpt(
         dtype: None (default: the model's), "float32", "bfloat16" or
             "float16": the weights and computation of the SavedModel
             (`keras_transformer.export.common.cast_model`).
+        num_beams: int, default 4. The beams (and n-best size) of the
+            `beam_search` signature.
 
     Returns:
         The absolute export path.
@@ -292,7 +353,10 @@ def export_gpt(
     source = open_source(source, "gpt", dtype)
     limit = GPTDecoder(source.model).max_sequence_length - 1
     module = GPTServingModule(
-        source.model, source.tokenizer, min(default_max_new_tokens, limit)
+        source.model,
+        source.tokenizer,
+        min(default_max_new_tokens, limit),
+        num_beams=num_beams,
     )
     return export_saved_model(
         module,
@@ -300,6 +364,7 @@ def export_gpt(
         signatures={
             "serving_default": module.serving_default,
             "generate": module.generate,
+            "beam_search": module.beam_search,
         },
         overwrite=overwrite,
     )

@@ -58,8 +58,7 @@ from keras_transformer.generation import _buffer, repetition, stateless_random
 from keras_transformer.generation.beam_search import BeamSampler, _beam_decode
 from keras_transformer.generation.serialization import get as get_sampler
 
-# `max_new_tokens` of a compiled loop when none is given.
-_NO_LIMIT = 2**30
+_NO_LIMIT = 2**30  # `max_new_tokens` of a compiled loop given none
 
 # Sampler constructor arguments that may change between calls of a compiled
 # decode function without retracing, with the dtype they are passed in.
@@ -143,10 +142,9 @@ def decode(
         min_new_tokens: int >= 0 or scalar int tensor, default 0 (off). A
             row cannot stop (its `stop_token_ids` get logit -inf) before it
             has this many new tokens.
-        max_new_tokens: None (default), an int >= 1 or a scalar int
-            tensor. A row (or beam) is finished once it has this many new
-            tokens, so with prompts of different lengths no row runs past
-            its own limit (and no score counts tokens beyond it).
+        max_new_tokens: None (default) or an int (tensor) >= 1. A row
+            (beam) is finished after this many new tokens: with ragged
+            prompts no row (or score) runs past its own limit.
 
     Returns:
         int32 tensor `[B, L]`: prompts followed by the generated tokens (and
@@ -317,6 +315,7 @@ def compile_decode(
     return_scores=False,
     variables=None,
     jit_compile=True,
+    runtime_stop_ids=True,
 ):
     """Returns `decode` compiled once per input shape for the backend.
 
@@ -345,6 +344,8 @@ def compile_decode(
             they are not frozen into the program and training updates are
             seen. Ignored on other backends.
         jit_compile: bool, default True. XLA compilation on TensorFlow.
+        runtime_stop_ids: bool, default True. False compiles without
+            `extra_stop_token_ids` (no per-step check for them).
 
     Returns:
         A function `decode_fn(token_ids, prompt_mask, cache, *, start_index,
@@ -401,10 +402,13 @@ def compile_decode(
     ):
         current = sampler
         # Compile-time stop ids, then the run-time ones (-1: none).
-        stops = controls[3]
+        stops = controls[3] if runtime_stop_ids else None
         if stop_token_ids is not None:
-            stops = ops.concatenate(
-                [_buffer.stop_ids(stop_token_ids), stops], axis=0
+            fixed = _buffer.stop_ids(stop_token_ids)
+            stops = (
+                fixed
+                if stops is None
+                else ops.concatenate([fixed, stops], axis=0)
             )
         if knobs:
             current = type(sampler).from_config({**config, **knobs})
@@ -464,7 +468,6 @@ def compile_decode(
             ops.convert_to_tensor(
                 _buffer.runtime_stop_ids(extra_stop_token_ids), "int32"
             ),
-            # No limit: the buffer's length is the limit.
             ops.convert_to_tensor(
                 _NO_LIMIT if max_new_tokens is None else max_new_tokens,
                 "int32",

@@ -123,6 +123,28 @@ def test_export_round_trip(generator, tmp_path):
     assert [t.decode("utf-8") for t in answer["completion"].numpy()] == (
         generator.generate(PROMPTS, 3, stop_token_ids=[token])
     )
+    # beam_search: the 4-best list of the Python beam search, best first.
+    beams = loaded.signatures["beam_search"](
+        prompt=tf.constant(PROMPTS),
+        max_new_tokens=tf.constant(4),
+        length_penalty=tf.constant(0.6),
+        **{k: knobs[k] for k in ("no_repeat_ngram_size", "repetition_penalty",
+                                 "min_new_tokens", "stop", "stop_token_ids")},
+    )  # fmt: skip
+    nbest = generator.generate(
+        PROMPTS,
+        4,
+        generation.BeamSampler(4, length_penalty=0.6),
+        num_return_sequences=4,
+        return_scores=True,
+    )
+    assert beams["completions"].shape == (len(PROMPTS), 4)
+    for row, scores, group in zip(
+        beams["completions"].numpy(), beams["scores"].numpy(), nbest,
+        strict=True,
+    ):  # fmt: skip
+        assert [t.decode("utf-8") for t in row] == [t for t, _ in group]
+        np.testing.assert_allclose(scores, [s for _, s in group], atol=1e-4)
     # The decoding controls, as run-time inputs, give the Python API's
     # completions (a stop string cut from one of them, and an empty one).
     controls = dict(no_repeat_ngram_size=2, repetition_penalty=1.3,

@@ -10,7 +10,7 @@ BATTERY = HERE / "battery.py"
 # The exported models under test and the request bodies fed to each.
 REQUESTS = {
     "classifier": ["classifier.json"],
-    "gpt": ["gpt.json", "gpt_generate.json"],
+    "gpt": ["gpt.json", "gpt_generate.json", "gpt_beam_search.json"],
     "translation": [
         "translation.json",
         "translation_generate.json",
