@@ -85,7 +85,7 @@ def _client():
 def test_readme_tables_parse():
     tables = documented_signatures()
     assert set(tables) >= {"classifier", "gpt", "translation"}
-    assert set(tables["gpt"]) == {"serving_default", "generate"}
+    assert set(tables["gpt"]) == {"serving_default", "generate", "beam_search"}
     assert tables["classifier"]["serving_default"][
         ("output", "probabilities")
     ] == ("DT_FLOAT", "(-1, C)")
