@@ -50,6 +50,15 @@ from keras_transformer.export.common import (
     open_source,
 )
 
+# The decoding-control inputs every generating signature ends with.
+CONTROL_SPECS = (
+    tf.TensorSpec([], tf.int32, name="no_repeat_ngram_size"),
+    tf.TensorSpec([], tf.float32, name="repetition_penalty"),
+    tf.TensorSpec([], tf.int32, name="min_new_tokens"),
+    tf.TensorSpec([None], tf.string, name="stop"),
+    tf.TensorSpec([None], tf.int32, name="stop_token_ids"),
+)
+
 
 class ServingSampler(generation.Sampler):
     """Greedy, temperature, top-k and top-p sampling from tensor knobs.
@@ -117,11 +126,7 @@ class GPTServingModule(tf.Module):
                 tf.TensorSpec([], tf.int32, name="top_k"),
                 tf.TensorSpec([], tf.float32, name="top_p"),
                 tf.TensorSpec([], tf.int64, name="seed"),
-                tf.TensorSpec([], tf.int32, name="no_repeat_ngram_size"),
-                tf.TensorSpec([], tf.float32, name="repetition_penalty"),
-                tf.TensorSpec([], tf.int32, name="min_new_tokens"),
-                tf.TensorSpec([None], tf.string, name="stop"),
-                tf.TensorSpec([None], tf.int32, name="stop_token_ids"),
+                *CONTROL_SPECS,
             ],
             autograph=False,
         )
@@ -131,11 +136,7 @@ class GPTServingModule(tf.Module):
                 tf.TensorSpec([None], tf.string, name="prompt"),
                 tf.TensorSpec([], tf.int32, name="max_new_tokens"),
                 tf.TensorSpec([], tf.float32, name="length_penalty"),
-                tf.TensorSpec([], tf.int32, name="no_repeat_ngram_size"),
-                tf.TensorSpec([], tf.float32, name="repetition_penalty"),
-                tf.TensorSpec([], tf.int32, name="min_new_tokens"),
-                tf.TensorSpec([None], tf.string, name="stop"),
-                tf.TensorSpec([None], tf.int32, name="stop_token_ids"),
+                *CONTROL_SPECS,
             ],
             autograph=False,
         )

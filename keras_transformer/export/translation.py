@@ -38,20 +38,13 @@ from keras_transformer.export.common import (
     open_source,
 )
 from keras_transformer.export.gpt import (
+    CONTROL_SPECS,
     ServingSampler,
     cut_at_stop_strings,
     end_and_stop_ids,
     serving_controls,
 )
 from keras_transformer.generation import BeamSampler, GreedySampler, decode
-
-_CONTROLS = [
-    tf.TensorSpec([], tf.int32, name="no_repeat_ngram_size"),
-    tf.TensorSpec([], tf.float32, name="repetition_penalty"),
-    tf.TensorSpec([], tf.int32, name="min_new_tokens"),
-    tf.TensorSpec([None], tf.string, name="stop"),
-    tf.TensorSpec([None], tf.int32, name="stop_token_ids"),
-]
 
 
 class TranslationModule(tf.Module):
@@ -137,7 +130,7 @@ class TranslationModule(tf.Module):
             tf.TensorSpec([], tf.int32, name="top_k"),
             tf.TensorSpec([], tf.float32, name="top_p"),
             tf.TensorSpec([], tf.int64, name="seed"),
-            *_CONTROLS,
+            *CONTROL_SPECS,
         ]
     )
     def generate(
@@ -173,7 +166,7 @@ class TranslationModule(tf.Module):
         input_signature=[
             tf.TensorSpec([None], tf.string, name="text"),
             tf.TensorSpec([], tf.float32, name="length_penalty"),
-            *_CONTROLS,
+            *CONTROL_SPECS,
         ]
     )
     def beam_search(
