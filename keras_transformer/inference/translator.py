@@ -117,7 +117,7 @@ class Translator(InferenceModel):
 
         if isinstance(sampler, str):
             if sampler == "beam":
-                num_beams = max(num_beams, 2) if num_beams > 1 else 4
+                num_beams = num_beams if num_beams > 1 else 4
                 sampler = None
             else:
                 sampler = make_sampler(sampler)
